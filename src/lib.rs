@@ -1,0 +1,9 @@
+//! ferromqtt: an MQTT toolkit with a Rust core.
+//!
+//! `protocol` is the sans-IO codec shared by both sides; `broker` and `client` drive it
+//! over tokio; `python` (feature `python`) is the PyO3 boundary and nothing else.
+
+pub mod protocol;
+
+#[cfg(feature = "python")]
+mod python;
