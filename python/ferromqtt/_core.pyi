@@ -10,3 +10,9 @@ def validate_topic_name(topic: str) -> None:
 
 def validate_topic_filter(filter: str) -> None:
     """Raise ValueError unless ``filter`` is a valid MQTT topic filter."""
+
+class MQTTError(Exception):
+    """Base class of ferromqtt's errors."""
+
+class ProtocolError(MQTTError):
+    """A peer broke the MQTT protocol."""

@@ -3,11 +3,15 @@
 
 use pyo3::prelude::*;
 
+pub mod errors;
+#[allow(dead_code)] // until the broker and client bindings call it
+pub mod runtime;
 mod topic;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
     topic::register(m)?;
     Ok(())
 }
