@@ -3,8 +3,13 @@
 //!
 //! Properties are kept as an ordered `Vec<Property>`: empty (and allocation-free) for
 //! MQTT 3.x, forwarded unchanged by the broker, and re-encoded in the order received.
+//! The packet decoders call `decode_properties` with the packet (or will) they read, which
+//! decides the properties allowed ([MQTT 5.0 §2.2.2.2], table 2-4).
 
-use bytes::Bytes;
+use super::error::{DecodeError, EncodeError};
+use super::wire;
+use super::PacketType;
+use bytes::{BufMut, Bytes, BytesMut};
 
 /// One MQTT 5 property. User properties and subscription identifiers may repeat.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -196,4 +201,304 @@ impl Property {
             SharedSubscriptionAvailable(_) => id::SHARED_SUBSCRIPTION_AVAILABLE,
         }
     }
+}
+
+/// Where a property list sits: in a packet's variable header or in a CONNECT's will.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PropertyContext {
+    Packet(PacketType),
+    Will,
+}
+
+impl PropertyContext {
+    /// Bit of this context in the `allowed_in` masks: the packet type number, 0 for a will.
+    fn bit(self) -> u16 {
+        match self {
+            PropertyContext::Packet(packet_type) => 1 << (packet_type as u16),
+            PropertyContext::Will => 1,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            PropertyContext::Packet(packet_type) => packet_type.name(),
+            PropertyContext::Will => "will properties",
+        }
+    }
+}
+
+/// Which contexts may carry the property `identifier` (table 2-4); 0 for unknown ones.
+fn allowed_in(identifier: u8) -> u16 {
+    const WILL: u16 = 1;
+    const CONNECT: u16 = 1 << 1;
+    const CONNACK: u16 = 1 << 2;
+    const PUBLISH: u16 = 1 << 3;
+    const ACKS: u16 = (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7);
+    const SUBSCRIBE: u16 = 1 << 8;
+    const SUBACK: u16 = 1 << 9;
+    const UNSUBSCRIBE: u16 = 1 << 10;
+    const UNSUBACK: u16 = 1 << 11;
+    const DISCONNECT: u16 = 1 << 14;
+    const AUTH: u16 = 1 << 15;
+    match identifier {
+        id::PAYLOAD_FORMAT_INDICATOR
+        | id::MESSAGE_EXPIRY_INTERVAL
+        | id::CONTENT_TYPE
+        | id::RESPONSE_TOPIC
+        | id::CORRELATION_DATA => PUBLISH | WILL,
+        id::SUBSCRIPTION_IDENTIFIER => PUBLISH | SUBSCRIBE,
+        id::SESSION_EXPIRY_INTERVAL => CONNECT | CONNACK | DISCONNECT,
+        id::ASSIGNED_CLIENT_IDENTIFIER
+        | id::SERVER_KEEP_ALIVE
+        | id::RESPONSE_INFORMATION
+        | id::MAXIMUM_QOS
+        | id::RETAIN_AVAILABLE
+        | id::WILDCARD_SUBSCRIPTION_AVAILABLE
+        | id::SUBSCRIPTION_IDENTIFIER_AVAILABLE
+        | id::SHARED_SUBSCRIPTION_AVAILABLE => CONNACK,
+        id::AUTHENTICATION_METHOD | id::AUTHENTICATION_DATA => CONNECT | CONNACK | AUTH,
+        id::REQUEST_PROBLEM_INFORMATION | id::REQUEST_RESPONSE_INFORMATION => CONNECT,
+        id::WILL_DELAY_INTERVAL => WILL,
+        id::SERVER_REFERENCE => CONNACK | DISCONNECT,
+        id::REASON_STRING => CONNACK | ACKS | SUBACK | UNSUBACK | DISCONNECT | AUTH,
+        id::RECEIVE_MAXIMUM | id::TOPIC_ALIAS_MAXIMUM | id::MAXIMUM_PACKET_SIZE => {
+            CONNECT | CONNACK
+        }
+        id::TOPIC_ALIAS => PUBLISH,
+        id::USER_PROPERTY => {
+            WILL | CONNECT
+                | CONNACK
+                | PUBLISH
+                | ACKS
+                | SUBSCRIBE
+                | SUBACK
+                | UNSUBSCRIBE
+                | UNSUBACK
+                | DISCONNECT
+                | AUTH
+        }
+        _ => 0,
+    }
+}
+
+/// Reads the variable byte integer length prefix and the properties after it, checking
+/// that each is allowed in `context`, appears at most once (only User Property, and
+/// Subscription Identifier in PUBLISH, may repeat) and has a value the specification allows.
+pub fn decode_properties(
+    buf: &mut Bytes,
+    context: PropertyContext,
+) -> Result<Properties, DecodeError> {
+    let len = wire::read_variable_integer(buf, "property length")? as usize;
+    if len == 0 {
+        return Ok(Properties::new());
+    }
+    if buf.len() < len {
+        return Err(DecodeError::Truncated("properties"));
+    }
+    let mut body = buf.split_to(len);
+    let mut seen: u64 = 0;
+    let mut properties = Vec::new();
+    while !body.is_empty() {
+        let identifier = wire::read_u8(&mut body, "property identifier")?;
+        let allowed = allowed_in(identifier);
+        if allowed == 0 {
+            return Err(DecodeError::UnknownProperty(identifier));
+        }
+        if allowed & context.bit() == 0 {
+            return Err(DecodeError::PropertyNotAllowed {
+                property: identifier,
+                packet: context.name(),
+            });
+        }
+        // Every known identifier is below 64.
+        let bit = 1u64 << identifier;
+        let may_repeat = identifier == id::USER_PROPERTY
+            || (identifier == id::SUBSCRIPTION_IDENTIFIER
+                && context == PropertyContext::Packet(PacketType::Publish));
+        if seen & bit != 0 && !may_repeat {
+            return Err(DecodeError::DuplicateProperty(identifier));
+        }
+        seen |= bit;
+        properties.push(read_property_value(identifier, &mut body)?);
+    }
+    Ok(Properties(properties))
+}
+
+fn read_property_value(identifier: u8, buf: &mut Bytes) -> Result<Property, DecodeError> {
+    use Property::*;
+    const WHAT: &str = "property value";
+    let invalid = || DecodeError::InvalidPropertyValue(identifier);
+    let boolean = |buf: &mut Bytes| match wire::read_u8(buf, WHAT)? {
+        value @ (0 | 1) => Ok(value),
+        _ => Err(invalid()),
+    };
+    let non_zero_u16 = |buf: &mut Bytes| match wire::read_u16(buf, WHAT)? {
+        0 => Err(invalid()),
+        value => Ok(value),
+    };
+    Ok(match identifier {
+        id::PAYLOAD_FORMAT_INDICATOR => PayloadFormatIndicator(boolean(buf)?),
+        id::MESSAGE_EXPIRY_INTERVAL => MessageExpiryInterval(wire::read_u32(buf, WHAT)?),
+        id::CONTENT_TYPE => ContentType(wire::read_string(buf, WHAT)?),
+        id::RESPONSE_TOPIC => ResponseTopic(wire::read_string(buf, WHAT)?),
+        id::CORRELATION_DATA => CorrelationData(wire::read_binary(buf, WHAT)?),
+        id::SUBSCRIPTION_IDENTIFIER => match wire::read_variable_integer(buf, WHAT)? {
+            0 => return Err(invalid()),
+            value => SubscriptionIdentifier(value),
+        },
+        id::SESSION_EXPIRY_INTERVAL => SessionExpiryInterval(wire::read_u32(buf, WHAT)?),
+        id::ASSIGNED_CLIENT_IDENTIFIER => AssignedClientIdentifier(wire::read_string(buf, WHAT)?),
+        id::SERVER_KEEP_ALIVE => ServerKeepAlive(wire::read_u16(buf, WHAT)?),
+        id::AUTHENTICATION_METHOD => AuthenticationMethod(wire::read_string(buf, WHAT)?),
+        id::AUTHENTICATION_DATA => AuthenticationData(wire::read_binary(buf, WHAT)?),
+        id::REQUEST_PROBLEM_INFORMATION => RequestProblemInformation(boolean(buf)?),
+        id::WILL_DELAY_INTERVAL => WillDelayInterval(wire::read_u32(buf, WHAT)?),
+        id::REQUEST_RESPONSE_INFORMATION => RequestResponseInformation(boolean(buf)?),
+        id::RESPONSE_INFORMATION => ResponseInformation(wire::read_string(buf, WHAT)?),
+        id::SERVER_REFERENCE => ServerReference(wire::read_string(buf, WHAT)?),
+        id::REASON_STRING => ReasonString(wire::read_string(buf, WHAT)?),
+        id::RECEIVE_MAXIMUM => ReceiveMaximum(non_zero_u16(buf)?),
+        id::TOPIC_ALIAS_MAXIMUM => TopicAliasMaximum(wire::read_u16(buf, WHAT)?),
+        id::TOPIC_ALIAS => TopicAlias(non_zero_u16(buf)?),
+        id::MAXIMUM_QOS => MaximumQoS(boolean(buf)?),
+        id::RETAIN_AVAILABLE => RetainAvailable(boolean(buf)?),
+        id::USER_PROPERTY => {
+            let key = wire::read_string(buf, WHAT)?;
+            UserProperty(key, wire::read_string(buf, WHAT)?)
+        }
+        id::MAXIMUM_PACKET_SIZE => match wire::read_u32(buf, WHAT)? {
+            0 => return Err(invalid()),
+            value => MaximumPacketSize(value),
+        },
+        id::WILDCARD_SUBSCRIPTION_AVAILABLE => WildcardSubscriptionAvailable(boolean(buf)?),
+        id::SUBSCRIPTION_IDENTIFIER_AVAILABLE => SubscriptionIdentifierAvailable(boolean(buf)?),
+        id::SHARED_SUBSCRIPTION_AVAILABLE => SharedSubscriptionAvailable(boolean(buf)?),
+        _ => return Err(DecodeError::UnknownProperty(identifier)),
+    })
+}
+
+impl Property {
+    /// Bytes on the wire: identifier and value.
+    fn wire_len(&self) -> usize {
+        use Property::*;
+        1 + match self {
+            PayloadFormatIndicator(_)
+            | RequestProblemInformation(_)
+            | RequestResponseInformation(_)
+            | MaximumQoS(_)
+            | RetainAvailable(_)
+            | WildcardSubscriptionAvailable(_)
+            | SubscriptionIdentifierAvailable(_)
+            | SharedSubscriptionAvailable(_) => 1,
+            ServerKeepAlive(_) | ReceiveMaximum(_) | TopicAliasMaximum(_) | TopicAlias(_) => 2,
+            MessageExpiryInterval(_)
+            | SessionExpiryInterval(_)
+            | WillDelayInterval(_)
+            | MaximumPacketSize(_) => 4,
+            SubscriptionIdentifier(v) => wire::variable_integer_len(*v as usize),
+            ContentType(s)
+            | ResponseTopic(s)
+            | AssignedClientIdentifier(s)
+            | AuthenticationMethod(s)
+            | ResponseInformation(s)
+            | ServerReference(s)
+            | ReasonString(s) => 2 + s.len(),
+            CorrelationData(b) | AuthenticationData(b) => 2 + b.len(),
+            UserProperty(k, v) => 4 + k.len() + v.len(),
+        }
+    }
+
+    /// Checks what `write` would otherwise truncate: 16-bit field lengths and the
+    /// variable byte integer range.
+    fn check_encodable(&self) -> Result<(), EncodeError> {
+        use Property::*;
+        match self {
+            SubscriptionIdentifier(v) => wire::check_variable_integer(*v as usize),
+            ContentType(s)
+            | ResponseTopic(s)
+            | AssignedClientIdentifier(s)
+            | AuthenticationMethod(s)
+            | ResponseInformation(s)
+            | ServerReference(s)
+            | ReasonString(s) => wire::field_len(s.len()).map(drop),
+            CorrelationData(b) | AuthenticationData(b) => wire::field_len(b.len()).map(drop),
+            UserProperty(k, v) => {
+                wire::field_len(k.len())?;
+                wire::field_len(v.len()).map(drop)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn write(&self, out: &mut BytesMut) {
+        use Property::*;
+        out.put_u8(self.identifier());
+        match self {
+            PayloadFormatIndicator(v)
+            | RequestProblemInformation(v)
+            | RequestResponseInformation(v)
+            | MaximumQoS(v)
+            | RetainAvailable(v)
+            | WildcardSubscriptionAvailable(v)
+            | SubscriptionIdentifierAvailable(v)
+            | SharedSubscriptionAvailable(v) => out.put_u8(*v),
+            ServerKeepAlive(v) | ReceiveMaximum(v) | TopicAliasMaximum(v) | TopicAlias(v) => {
+                out.put_u16(*v)
+            }
+            MessageExpiryInterval(v)
+            | SessionExpiryInterval(v)
+            | WillDelayInterval(v)
+            | MaximumPacketSize(v) => out.put_u32(*v),
+            SubscriptionIdentifier(v) => wire::write_variable_integer(*v as usize, out),
+            ContentType(s)
+            | ResponseTopic(s)
+            | AssignedClientIdentifier(s)
+            | AuthenticationMethod(s)
+            | ResponseInformation(s)
+            | ServerReference(s)
+            | ReasonString(s) => wire::write_binary(s.as_bytes(), out),
+            CorrelationData(b) | AuthenticationData(b) => wire::write_binary(b, out),
+            UserProperty(k, v) => {
+                wire::write_binary(k.as_bytes(), out);
+                wire::write_binary(v.as_bytes(), out);
+            }
+        }
+    }
+}
+
+/// Length of the properties without the variable byte integer prefix.
+pub fn properties_len(props: &Properties) -> usize {
+    props.0.iter().map(Property::wire_len).sum()
+}
+
+/// `properties_len` after checking that every property can be written.
+pub(crate) fn checked_properties_len(props: &Properties) -> Result<usize, EncodeError> {
+    for property in &props.0 {
+        property.check_encodable()?;
+    }
+    let len = properties_len(props);
+    wire::check_variable_integer(len)?;
+    Ok(len)
+}
+
+/// Bytes of a property list on the wire, prefix included (checked).
+pub(crate) fn properties_wire_len(props: &Properties) -> Result<usize, EncodeError> {
+    let len = checked_properties_len(props)?;
+    Ok(wire::variable_integer_len(len) + len)
+}
+
+/// Writes the prefix and properties; `len` is what `checked_properties_len` returned.
+pub(crate) fn write_properties(props: &Properties, len: usize, out: &mut BytesMut) {
+    wire::write_variable_integer(len, out);
+    for property in &props.0 {
+        property.write(out);
+    }
+}
+
+/// Writes the variable byte integer length prefix, then the properties in order.
+pub fn encode_properties(props: &Properties, out: &mut BytesMut) -> Result<(), EncodeError> {
+    let len = checked_properties_len(props)?;
+    out.reserve(wire::variable_integer_len(len) + len);
+    write_properties(props, len, out);
+    Ok(())
 }
