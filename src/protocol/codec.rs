@@ -25,12 +25,16 @@ pub fn decode(
     version: ProtocolVersion,
     max_packet_size: u32,
 ) -> Result<Option<Packet>, DecodeError> {
+    if buf
+        .first()
+        .is_some_and(|b| b >> 4 == PacketType::Auth as u8)
+        && !version.is_v5()
+    {
+        return Err(DecodeError::NotInVersion("AUTH"));
+    }
     let Some(header) = framing::parse_fixed_header(buf, max_packet_size)? else {
         return Ok(None);
     };
-    if header.packet_type == PacketType::Auth && !version.is_v5() {
-        return Err(DecodeError::NotInVersion("AUTH"));
-    }
     if buf.len() < header.frame_len() {
         return Ok(None);
     }
@@ -136,4 +140,161 @@ pub fn encode(
         Packet::Auth(auth) => auth::write(auth, out),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::packets::test_support::*;
+    use crate::protocol::{
+        Connect, Disconnect, Publish, PublishResponse, QoS, ReasonCode, TopicName, MAX_PACKET_SIZE,
+    };
+
+    fn samples() -> Vec<(Packet, ProtocolVersion)> {
+        let mut publish = Publish::new(TopicName::new("a/b").unwrap(), QoS::AtLeastOnce, "hello")
+            .with_packet_id(1);
+        let mut samples = vec![
+            (Packet::Publish(publish.clone()), V311),
+            (
+                Packet::from(Connect::new(ProtocolVersion::V5, "client")),
+                V5,
+            ),
+            (Packet::PubAck(PublishResponse::new(9)), V5),
+            (Packet::PingReq, V31),
+            (
+                Packet::Disconnect(Disconnect::new(ReasonCode::ServerBusy)),
+                V5,
+            ),
+        ];
+        publish.payload = Bytes::from(vec![0xAB; 300]);
+        samples.push((Packet::Publish(publish), V5));
+        samples
+    }
+
+    #[test]
+    fn feeding_a_packet_byte_by_byte_yields_none_until_the_last_byte() {
+        for (packet, version) in samples() {
+            let wire = encode_to_vec(&packet, version);
+            let mut buf = BytesMut::new();
+            for (i, byte) in wire.iter().enumerate() {
+                buf.extend_from_slice(&[*byte]);
+                let result = decode(&mut buf, version, MAX_PACKET_SIZE).unwrap();
+                if i + 1 < wire.len() {
+                    assert_eq!(result, None, "{packet:?} decoded early at byte {i}");
+                    assert_eq!(
+                        buf.len(),
+                        i + 1,
+                        "bytes consumed before the frame was whole"
+                    );
+                } else {
+                    assert_eq!(result, Some(packet.clone()));
+                    assert!(buf.is_empty());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn consecutive_packets_decode_in_order_and_leave_the_rest() {
+        let mut buf = BytesMut::new();
+        for (packet, version) in samples() {
+            encode(&packet, version, &mut buf).unwrap();
+        }
+        // Decoded with the version each was written in.
+        for (packet, version) in samples() {
+            assert_eq!(decode(&mut buf, version, MAX_PACKET_SIZE), Ok(Some(packet)));
+        }
+        buf.extend_from_slice(&[0x30, 0x05, 0x00]);
+        assert_eq!(decode(&mut buf, V311, MAX_PACKET_SIZE), Ok(None));
+        assert_eq!(buf.len(), 3);
+    }
+
+    #[test]
+    fn payload_and_topic_are_slices_of_the_read_buffer() {
+        let wire = [0x30, 0x07, 0x00, 0x03, b'a', b'/', b'b', b'h', b'i'];
+        let mut buf = BytesMut::from(&wire[..]);
+        let start = buf.as_ptr() as usize;
+        let Some(Packet::Publish(publish)) = decode(&mut buf, V311, MAX_PACKET_SIZE).unwrap()
+        else {
+            panic!("not a PUBLISH");
+        };
+        assert_eq!(publish.payload.as_ptr() as usize, start + 7);
+        assert_eq!(publish.topic.as_str().as_ptr() as usize, start + 4);
+    }
+
+    #[test]
+    fn max_packet_size_counts_the_whole_frame() {
+        let wire = encode_to_vec(&samples()[0].0, V311);
+        let size = wire.len() as u32;
+        let mut buf = BytesMut::from(&wire[..]);
+        assert!(decode(&mut buf, V311, size).unwrap().is_some());
+        let mut buf = BytesMut::from(&wire[..2]);
+        assert_eq!(
+            decode(&mut buf, V311, size - 1),
+            Err(DecodeError::PacketTooLarge {
+                size: wire.len(),
+                max: size - 1
+            })
+        );
+    }
+
+    #[test]
+    fn auth_in_v3_is_refused_from_its_first_byte() {
+        let mut buf = BytesMut::from(&[0xF0][..]);
+        assert_eq!(
+            decode(&mut buf, V311, MAX_PACKET_SIZE),
+            Err(DecodeError::NotInVersion("AUTH"))
+        );
+    }
+
+    #[test]
+    fn encode_appends_after_existing_bytes() {
+        let mut out = BytesMut::from(&b"xy"[..]);
+        encode(&Packet::PingResp, V311, &mut out).unwrap();
+        assert_eq!(&out[..], &[b'x', b'y', 0xD0, 0x00]);
+    }
+
+    #[test]
+    fn decode_errors_map_to_their_reason_codes() {
+        let cases = [
+            (
+                &[0x30, 0xFF, 0xFF, 0xFF, 0x7F][..],
+                ReasonCode::PacketTooLarge,
+                1000,
+            ),
+            (
+                &[0x36, 0x03, 0x00, 0x01, b't'][..],
+                ReasonCode::MalformedPacket,
+                1000,
+            ),
+            (
+                &[0x30, 0x03, 0x00, 0x01, b'#'][..],
+                ReasonCode::TopicNameInvalid,
+                1000,
+            ),
+            (
+                &[0x32, 0x05, 0x00, 0x01, b't', 0, 0][..],
+                ReasonCode::ProtocolError,
+                1000,
+            ),
+        ];
+        for (wire, reason, max) in cases {
+            let mut buf = BytesMut::from(wire);
+            let error = decode(&mut buf, V311, max).unwrap_err();
+            assert_eq!(error.reason_code(), reason, "{error}");
+        }
+    }
+
+    #[test]
+    fn a_body_larger_than_the_limit_is_refused_when_encoding() {
+        let publish = Publish::new(
+            TopicName::new("t").unwrap(),
+            QoS::AtMostOnce,
+            Bytes::from(vec![0u8; MAX_REMAINING_LENGTH]),
+        );
+        assert!(matches!(
+            encoded_len(&Packet::Publish(publish), V311),
+            Err(EncodeError::PacketTooLarge(_))
+        ));
+    }
 }

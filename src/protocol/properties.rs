@@ -502,3 +502,210 @@ pub fn encode_properties(props: &Properties, out: &mut BytesMut) -> Result<(), E
     write_properties(props, len, out);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(bytes: &[u8], context: PropertyContext) -> Result<Properties, DecodeError> {
+        let mut buf = Bytes::copy_from_slice(bytes);
+        let properties = decode_properties(&mut buf, context)?;
+        assert!(buf.is_empty(), "bytes left after the properties");
+        Ok(properties)
+    }
+
+    fn encode(properties: &Properties) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        encode_properties(properties, &mut out).unwrap();
+        out.to_vec()
+    }
+
+    const CONNACK: PropertyContext = PropertyContext::Packet(PacketType::ConnAck);
+    const PUBLISH: PropertyContext = PropertyContext::Packet(PacketType::Publish);
+
+    #[test]
+    fn every_connack_property_round_trips() {
+        use Property::*;
+        let properties = Properties(vec![
+            SessionExpiryInterval(0x0102_0304),
+            ReceiveMaximum(20),
+            MaximumQoS(1),
+            RetainAvailable(0),
+            MaximumPacketSize(1024),
+            AssignedClientIdentifier("id".into()),
+            TopicAliasMaximum(0),
+            ReasonString("r".into()),
+            UserProperty("k".into(), "v".into()),
+            UserProperty("k".into(), "w".into()),
+            WildcardSubscriptionAvailable(1),
+            SubscriptionIdentifierAvailable(1),
+            SharedSubscriptionAvailable(0),
+            ServerKeepAlive(30),
+            ResponseInformation("ri".into()),
+            ServerReference("sr".into()),
+            AuthenticationMethod("m".into()),
+            AuthenticationData(Bytes::from_static(b"\x00\x01")),
+        ]);
+        let wire = encode(&properties);
+        assert_eq!(wire.len(), 1 + properties_len(&properties));
+        assert_eq!(usize::from(wire[0]), properties_len(&properties));
+        assert_eq!(decode(&wire, CONNACK), Ok(properties));
+    }
+
+    #[test]
+    fn every_publish_property_round_trips_with_exact_bytes() {
+        use Property::*;
+        let properties = Properties(vec![
+            PayloadFormatIndicator(1),
+            MessageExpiryInterval(60),
+            ContentType("c".into()),
+            ResponseTopic("r".into()),
+            CorrelationData(Bytes::from_static(b"x")),
+            SubscriptionIdentifier(268_435_455),
+            TopicAlias(3),
+        ]);
+        let wire = [
+            0x1B, 0x01, 0x01, 0x02, 0x00, 0x00, 0x00, 0x3C, 0x03, 0x00, 0x01, b'c', 0x08, 0x00,
+            0x01, b'r', 0x09, 0x00, 0x01, b'x', 0x0B, 0xFF, 0xFF, 0xFF, 0x7F, 0x23, 0x00, 0x03,
+        ];
+        assert_eq!(encode(&properties), wire);
+        assert_eq!(decode(&wire, PUBLISH), Ok(properties));
+    }
+
+    #[test]
+    fn will_properties_are_their_own_context() {
+        let wire = [0x07, 0x18, 0x00, 0x00, 0x00, 0x0A, 0x01, 0x00];
+        let properties = decode(&wire, PropertyContext::Will).unwrap();
+        assert_eq!(properties.will_delay_interval(), Some(10));
+        assert!(matches!(
+            decode(&wire, PUBLISH),
+            Err(DecodeError::PropertyNotAllowed { property: 0x18, .. })
+        ));
+    }
+
+    #[test]
+    fn empty_properties_do_not_allocate() {
+        let properties = decode(&[0x00], PUBLISH).unwrap();
+        assert_eq!(properties.0.capacity(), 0);
+        assert_eq!(encode(&properties), [0x00]);
+    }
+
+    #[test]
+    fn unknown_identifiers_are_refused() {
+        for identifier in [0x00, 0x04, 0x2B, 0x7F, 0x80] {
+            assert_eq!(
+                decode(&[0x02, identifier, 0x00], PUBLISH),
+                Err(DecodeError::UnknownProperty(identifier))
+            );
+        }
+    }
+
+    #[test]
+    fn a_property_running_past_its_length_is_truncated() {
+        // Length 2, but Message Expiry Interval needs 5 bytes.
+        assert!(matches!(
+            decode(&[0x02, 0x02, 0x00, 0x00, 0x00, 0x00], PUBLISH),
+            Err(DecodeError::Truncated(_))
+        ));
+        // Length larger than what is left.
+        assert!(matches!(
+            decode(&[0x05, 0x01, 0x00], PUBLISH),
+            Err(DecodeError::Truncated(_))
+        ));
+    }
+
+    #[test]
+    fn non_minimal_property_length_is_refused() {
+        assert_eq!(
+            decode(&[0x80, 0x00], PUBLISH),
+            Err(DecodeError::NonMinimalVariableInteger)
+        );
+    }
+
+    #[test]
+    fn duplicates_are_refused_except_user_property_and_publish_subscription_identifier() {
+        assert_eq!(
+            decode(&[0x04, 0x01, 0x00, 0x01, 0x01], PUBLISH),
+            Err(DecodeError::DuplicateProperty(0x01))
+        );
+        assert!(decode(&[0x04, 0x0B, 0x01, 0x0B, 0x02], PUBLISH).is_ok());
+        assert_eq!(
+            decode(
+                &[0x04, 0x0B, 0x01, 0x0B, 0x02],
+                PropertyContext::Packet(PacketType::Subscribe)
+            ),
+            Err(DecodeError::DuplicateProperty(0x0B))
+        );
+        let user = [
+            0x0D, 0x26, 0x00, 0x01, b'a', 0x00, 0x00, 0x26, 0x00, 0x01, b'a', 0x00, 0x01, b'b',
+        ];
+        assert_eq!(decode(&user, CONNACK).map(|p| p.0.len()), Ok(2));
+    }
+
+    #[test]
+    fn boolean_properties_take_only_0_or_1() {
+        for identifier in [0x24, 0x25, 0x28, 0x29, 0x2A] {
+            assert_eq!(
+                decode(&[0x02, identifier, 0x02], CONNACK),
+                Err(DecodeError::InvalidPropertyValue(identifier))
+            );
+        }
+        for identifier in [0x17, 0x19] {
+            assert_eq!(
+                decode(
+                    &[0x02, identifier, 0x02],
+                    PropertyContext::Packet(PacketType::Connect)
+                ),
+                Err(DecodeError::InvalidPropertyValue(identifier))
+            );
+        }
+    }
+
+    #[test]
+    fn zero_is_refused_where_the_specification_forbids_it() {
+        assert_eq!(
+            decode(&[0x03, 0x21, 0x00, 0x00], CONNACK),
+            Err(DecodeError::InvalidPropertyValue(0x21))
+        );
+        assert_eq!(
+            decode(&[0x05, 0x27, 0x00, 0x00, 0x00, 0x00], CONNACK),
+            Err(DecodeError::InvalidPropertyValue(0x27))
+        );
+        assert_eq!(
+            decode(&[0x03, 0x23, 0x00, 0x00], PUBLISH),
+            Err(DecodeError::InvalidPropertyValue(0x23))
+        );
+        assert_eq!(
+            decode(&[0x02, 0x0B, 0x00], PUBLISH),
+            Err(DecodeError::InvalidPropertyValue(0x0B))
+        );
+    }
+
+    #[test]
+    fn string_properties_must_be_utf8_without_nul() {
+        assert_eq!(
+            decode(&[0x05, 0x03, 0x00, 0x02, b'a', 0x00], PUBLISH),
+            Err(DecodeError::InvalidUtf8)
+        );
+        assert_eq!(
+            decode(&[0x05, 0x03, 0x00, 0x02, 0xC0, 0x80], PUBLISH),
+            Err(DecodeError::InvalidUtf8)
+        );
+    }
+
+    #[test]
+    fn oversized_values_are_refused_before_writing() {
+        let mut out = BytesMut::new();
+        let long = Properties(vec![Property::ContentType("x".repeat(70_000))]);
+        assert_eq!(
+            encode_properties(&long, &mut out),
+            Err(EncodeError::FieldTooLong(70_000))
+        );
+        let id = Properties(vec![Property::SubscriptionIdentifier(268_435_456)]);
+        assert!(matches!(
+            encode_properties(&id, &mut out),
+            Err(EncodeError::VariableIntegerTooLarge(_))
+        ));
+        assert!(out.is_empty());
+    }
+}

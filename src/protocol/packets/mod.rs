@@ -68,28 +68,40 @@ pub(crate) fn decode_reason_body(
     Ok((reason_code, properties))
 }
 
-/// Size of the shortest body `write_reason_body` writes for these fields.
+/// How DISCONNECT and AUTH bodies are shortened when they can be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ShortForm {
+    /// Empty for Success without properties; a lone reason code without properties.
+    ReasonOnly,
+    /// Empty for Success without properties; otherwise always the property length.
+    /// AUTH is written so: the specification defines no reason-code-only AUTH.
+    EmptyOnly,
+}
+
+/// Size of the body `write_reason_body` writes for these fields.
 pub(crate) fn reason_body_len(
     reason_code: ReasonCode,
     properties: &Properties,
+    short_form: ShortForm,
 ) -> Result<usize, EncodeError> {
-    Ok(match (reason_code, properties.is_empty()) {
-        (ReasonCode::Success, true) => 0,
-        (_, true) => 1,
-        (_, false) => 1 + properties_wire_len(properties)?,
+    Ok(match (reason_code, properties.is_empty(), short_form) {
+        (ReasonCode::Success, true, _) => 0,
+        (_, true, ShortForm::ReasonOnly) => 1,
+        _ => 1 + properties_wire_len(properties)?,
     })
 }
 
 pub(crate) fn write_reason_body(
     reason_code: ReasonCode,
     properties: &Properties,
+    short_form: ShortForm,
     out: &mut BytesMut,
 ) {
     if reason_code == ReasonCode::Success && properties.is_empty() {
         return;
     }
     out.put_u8(reason_code.as_u8());
-    if !properties.is_empty() {
+    if !properties.is_empty() || short_form == ShortForm::EmptyOnly {
         write_properties(properties, properties_len(properties), out);
     }
 }

@@ -75,3 +75,137 @@ pub(crate) fn write(response: &PublishResponse, version: ProtocolVersion, out: &
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::protocol::packets::test_support::*;
+    use crate::protocol::{
+        DecodeError, Packet, PacketType, Properties, Property, PublishResponse, ReasonCode,
+    };
+
+    /// First byte, `Packet` constructor and type of one of the four packets.
+    type Kind = (u8, fn(PublishResponse) -> Packet, PacketType);
+
+    fn kinds() -> [Kind; 4] {
+        [
+            (0x40, Packet::PubAck, PacketType::PubAck),
+            (0x50, Packet::PubRec, PacketType::PubRec),
+            (0x62, Packet::PubRel, PacketType::PubRel),
+            (0x70, Packet::PubComp, PacketType::PubComp),
+        ]
+    }
+
+    #[test]
+    fn packet_id_only_form_round_trips_in_every_version() {
+        for (first, make, _) in kinds() {
+            for version in ALL {
+                round_trip(
+                    &[first, 0x02, 0x00, 0x07],
+                    version,
+                    &make(PublishResponse::new(7)),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn v5_reason_code_without_properties_uses_length_3() {
+        for (first, make, _) in kinds() {
+            let code = if first & 0x0F == 0x02 || first == 0x70 {
+                ReasonCode::PacketIdentifierNotFound
+            } else {
+                ReasonCode::NoMatchingSubscribers
+            };
+            let mut response = PublishResponse::new(7);
+            response.reason_code = code;
+            round_trip(
+                &[first, 0x03, 0x00, 0x07, code.as_u8()],
+                V5,
+                &make(response),
+            );
+        }
+    }
+
+    #[test]
+    fn v5_reason_string_round_trips() {
+        // PUBACK id 7, Unspecified error, Reason String "x"
+        let wire = [0x40, 0x08, 0x00, 0x07, 0x80, 0x04, 0x1F, 0x00, 0x01, b'x'];
+        let mut response = PublishResponse::new(7);
+        response.reason_code = ReasonCode::UnspecifiedError;
+        response.properties = Properties(vec![Property::ReasonString("x".into())]);
+        round_trip(&wire, V5, &Packet::PubAck(response));
+    }
+
+    #[test]
+    fn v5_success_with_empty_property_length_decodes_to_the_short_form() {
+        let packet = decode_one(&[0x40, 0x04, 0x00, 0x07, 0x00, 0x00], V5);
+        assert_eq!(packet, Packet::PubAck(PublishResponse::new(7)));
+        assert_eq!(encode_to_vec(&packet, V5), [0x40, 0x02, 0x00, 0x07]);
+    }
+
+    #[test]
+    fn v3_writes_neither_reason_code_nor_properties() {
+        let mut response = PublishResponse::new(7);
+        response.reason_code = ReasonCode::QuotaExceeded;
+        response.properties = Properties(vec![Property::ReasonString("x".into())]);
+        assert_eq!(
+            encode_to_vec(&Packet::PubRec(response), V311),
+            [0x50, 0x02, 0x00, 0x07]
+        );
+    }
+
+    #[test]
+    fn reason_codes_of_other_packets_are_refused() {
+        // PUBREL/PUBCOMP allow only 0x00 and 0x92; PUBACK/PUBREC not 0x92.
+        for (first, code) in [(0x40, 0x92), (0x50, 0x92), (0x62, 0x10), (0x70, 0x80)] {
+            assert!(
+                matches!(
+                    decode_err(&[first, 0x03, 0x00, 0x07, code], V5),
+                    DecodeError::InvalidReasonCode { .. }
+                ),
+                "{first:#x} with {code:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn packet_id_zero_is_refused() {
+        for (first, _, _) in kinds() {
+            assert!(matches!(
+                decode_err(&[first, 0x02, 0x00, 0x00], V311),
+                DecodeError::ZeroPacketId { .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn v3_acks_have_exactly_two_bytes() {
+        for (first, _, _) in kinds() {
+            assert_eq!(
+                decode_err(&[first, 0x03, 0x00, 0x07, 0x00], V311),
+                DecodeError::TrailingBytes(1)
+            );
+        }
+    }
+
+    #[test]
+    fn pubrel_needs_flags_0010() {
+        assert!(matches!(
+            decode_err(&[0x60, 0x02, 0x00, 0x07], V311),
+            DecodeError::InvalidFlags { .. }
+        ));
+    }
+
+    #[test]
+    fn publish_only_properties_are_refused_in_acks() {
+        for (first, _, packet_type) in kinds() {
+            assert_eq!(
+                decode_err(&[first, 0x07, 0x00, 0x07, 0x00, 0x03, 0x23, 0x00, 0x01], V5),
+                DecodeError::PropertyNotAllowed {
+                    property: 0x23,
+                    packet: packet_type.name()
+                }
+            );
+        }
+    }
+}

@@ -82,3 +82,66 @@ pub(crate) fn write(suback: &SubAck, version: ProtocolVersion, out: &mut BytesMu
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::protocol::packets::test_support::*;
+    use crate::protocol::{DecodeError, Packet, Properties, ReasonCode, SubAck};
+
+    fn suback(reason_codes: Vec<ReasonCode>) -> Packet {
+        Packet::SubAck(SubAck {
+            packet_id: 1,
+            reason_codes,
+            properties: Properties::new(),
+        })
+    }
+
+    #[test]
+    fn v3_suback_round_trips() {
+        let wire = [0x90, 0x06, 0x00, 0x01, 0x00, 0x01, 0x02, 0x80];
+        let packet = suback(vec![
+            ReasonCode::Success,
+            ReasonCode::GrantedQoS1,
+            ReasonCode::GrantedQoS2,
+            ReasonCode::UnspecifiedError,
+        ]);
+        round_trip(&wire, V31, &packet);
+        round_trip(&wire, V311, &packet);
+    }
+
+    #[test]
+    fn v5_suback_round_trips() {
+        let wire = [0x90, 0x06, 0x00, 0x01, 0x00, 0x02, 0x87, 0xA2];
+        let packet = suback(vec![
+            ReasonCode::GrantedQoS2,
+            ReasonCode::NotAuthorized,
+            ReasonCode::WildcardSubscriptionsNotSupported,
+        ]);
+        round_trip(&wire, V5, &packet);
+        // A v5 failure code is written as 0x80 to a 3.x client.
+        assert_eq!(
+            encode_to_vec(&packet, V311),
+            [0x90, 0x05, 0x00, 0x01, 0x02, 0x80, 0x80]
+        );
+    }
+
+    #[test]
+    fn codes_outside_each_versions_table_are_refused() {
+        assert!(matches!(
+            decode_err(&[0x90, 0x03, 0x00, 0x01, 0x87], V311),
+            DecodeError::InvalidReasonCode { code: 0x87, .. }
+        ));
+        assert!(matches!(
+            decode_err(&[0x90, 0x04, 0x00, 0x01, 0x00, 0x11], V5),
+            DecodeError::InvalidReasonCode { code: 0x11, .. }
+        ));
+    }
+
+    #[test]
+    fn suback_without_codes_is_refused() {
+        assert_eq!(
+            decode_err(&[0x90, 0x02, 0x00, 0x01], V311),
+            DecodeError::EmptySubscription("SUBACK")
+        );
+    }
+}

@@ -113,3 +113,146 @@ pub(crate) fn write(subscribe: &Subscribe, version: ProtocolVersion, out: &mut B
         out.put_u8(encode_options(&subscription.options, version));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::protocol::packets::test_support::*;
+    use crate::protocol::{
+        DecodeError, Packet, Properties, Property, QoS, RetainHandling, Subscribe, Subscription,
+        SubscriptionOptions, TopicFilter,
+    };
+
+    fn subscription(filter: &str, qos: QoS) -> Subscription {
+        Subscription {
+            filter: TopicFilter::new(filter).unwrap(),
+            options: SubscriptionOptions {
+                qos,
+                ..SubscriptionOptions::default()
+            },
+        }
+    }
+
+    #[test]
+    fn v3_subscribe_round_trips() {
+        // packet id 1; "a/b" QoS 1, "#" QoS 2
+        let wire = [
+            0x82, 0x0C, 0x00, 0x01, 0x00, 0x03, b'a', b'/', b'b', 0x01, 0x00, 0x01, b'#', 0x02,
+        ];
+        let packet = Packet::Subscribe(Subscribe {
+            packet_id: 1,
+            subscriptions: vec![
+                subscription("a/b", QoS::AtLeastOnce),
+                subscription("#", QoS::ExactlyOnce),
+            ],
+            properties: Properties::new(),
+        });
+        round_trip(&wire, V31, &packet);
+        round_trip(&wire, V311, &packet);
+    }
+
+    #[test]
+    fn v5_subscribe_with_all_options_round_trips() {
+        // Subscription Identifier 5; "t" with options 0x2E: retain handling 2,
+        // retain as published, no local, QoS 2
+        let wire = [
+            0x82, 0x09, 0x00, 0x01, 0x02, 0x0B, 0x05, 0x00, 0x01, b't', 0x2E,
+        ];
+        let packet = Packet::Subscribe(Subscribe {
+            packet_id: 1,
+            subscriptions: vec![Subscription {
+                filter: TopicFilter::new("t").unwrap(),
+                options: SubscriptionOptions {
+                    qos: QoS::ExactlyOnce,
+                    no_local: true,
+                    retain_as_published: true,
+                    retain_handling: RetainHandling::DoNotSend,
+                },
+            }],
+            properties: Properties(vec![Property::SubscriptionIdentifier(5)]),
+        });
+        round_trip(&wire, V5, &packet);
+        // 3.x has only the QoS bits.
+        assert_eq!(
+            encode_to_vec(&packet, V311),
+            [0x82, 0x06, 0x00, 0x01, 0x00, 0x01, b't', 0x02]
+        );
+    }
+
+    #[test]
+    fn subscribe_needs_flags_0010() {
+        let wire = [0x80, 0x06, 0x00, 0x01, 0x00, 0x01, b't', 0x00];
+        assert!(matches!(
+            decode_err(&wire, V311),
+            DecodeError::InvalidFlags { .. }
+        ));
+    }
+
+    #[test]
+    fn empty_subscribe_is_refused() {
+        assert_eq!(
+            decode_err(&[0x82, 0x02, 0x00, 0x01], V311),
+            DecodeError::EmptySubscription("SUBSCRIBE")
+        );
+        assert_eq!(
+            decode_err(&[0x82, 0x03, 0x00, 0x01, 0x00], V5),
+            DecodeError::EmptySubscription("SUBSCRIBE")
+        );
+    }
+
+    #[test]
+    fn v3_options_allow_only_the_qos_bits() {
+        for options in [0x03, 0x04, 0x08, 0x10, 0x80] {
+            let wire = [0x82, 0x06, 0x00, 0x01, 0x00, 0x01, b't', options];
+            assert_eq!(
+                decode_err(&wire, V311),
+                DecodeError::InvalidSubscriptionOptions(options)
+            );
+        }
+    }
+
+    #[test]
+    fn v5_options_refuse_reserved_bits_retain_handling_3_and_qos_3() {
+        for options in [0x40, 0x80, 0x30, 0x03] {
+            let wire = [0x82, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, b't', options];
+            assert_eq!(
+                decode_err(&wire, V5),
+                DecodeError::InvalidSubscriptionOptions(options)
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_filters_and_missing_options_are_refused() {
+        let wire = [0x82, 0x08, 0x00, 0x01, 0x00, 0x03, b'a', b'#', b'b', 0x00];
+        assert!(matches!(
+            decode_err(&wire, V311),
+            DecodeError::InvalidTopicFilter(_)
+        ));
+        let wire = [0x82, 0x05, 0x00, 0x01, 0x00, 0x01, b't'];
+        assert!(matches!(decode_err(&wire, V311), DecodeError::Truncated(_)));
+    }
+
+    #[test]
+    fn packet_id_zero_is_refused() {
+        let wire = [0x82, 0x06, 0x00, 0x00, 0x00, 0x01, b't', 0x00];
+        assert!(matches!(
+            decode_err(&wire, V311),
+            DecodeError::ZeroPacketId { .. }
+        ));
+    }
+
+    #[test]
+    fn subscription_identifier_may_appear_once_and_not_be_zero() {
+        let twice = [
+            0x82, 0x0B, 0x00, 0x01, 0x04, 0x0B, 0x01, 0x0B, 0x02, 0x00, 0x01, b't', 0x00,
+        ];
+        assert_eq!(decode_err(&twice, V5), DecodeError::DuplicateProperty(0x0B));
+        let zero = [
+            0x82, 0x09, 0x00, 0x01, 0x02, 0x0B, 0x00, 0x00, 0x01, b't', 0x00,
+        ];
+        assert_eq!(
+            decode_err(&zero, V5),
+            DecodeError::InvalidPropertyValue(0x0B)
+        );
+    }
+}

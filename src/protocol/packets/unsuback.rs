@@ -66,3 +66,47 @@ pub(crate) fn write(unsuback: &UnsubAck, version: ProtocolVersion, out: &mut Byt
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::protocol::packets::test_support::*;
+    use crate::protocol::{DecodeError, Packet, Properties, ReasonCode, UnsubAck};
+
+    #[test]
+    fn v3_unsuback_has_only_the_packet_id() {
+        let packet = Packet::UnsubAck(UnsubAck {
+            packet_id: 2,
+            reason_codes: Vec::new(),
+            properties: Properties::new(),
+        });
+        round_trip(&[0xB0, 0x02, 0x00, 0x02], V31, &packet);
+        round_trip(&[0xB0, 0x02, 0x00, 0x02], V311, &packet);
+        assert_eq!(
+            decode_err(&[0xB0, 0x03, 0x00, 0x02, 0x00], V311),
+            DecodeError::TrailingBytes(1)
+        );
+    }
+
+    #[test]
+    fn v5_unsuback_round_trips() {
+        let packet = Packet::UnsubAck(UnsubAck {
+            packet_id: 2,
+            reason_codes: vec![ReasonCode::Success, ReasonCode::NoSubscriptionExisted],
+            properties: Properties::new(),
+        });
+        round_trip(&[0xB0, 0x05, 0x00, 0x02, 0x00, 0x00, 0x11], V5, &packet);
+        assert_eq!(encode_to_vec(&packet, V311), [0xB0, 0x02, 0x00, 0x02]);
+    }
+
+    #[test]
+    fn v5_unsuback_refuses_other_codes_and_an_empty_list() {
+        assert!(matches!(
+            decode_err(&[0xB0, 0x04, 0x00, 0x02, 0x00, 0x01], V5),
+            DecodeError::InvalidReasonCode { code: 0x01, .. }
+        ));
+        assert_eq!(
+            decode_err(&[0xB0, 0x03, 0x00, 0x02, 0x00], V5),
+            DecodeError::EmptySubscription("UNSUBACK")
+        );
+    }
+}

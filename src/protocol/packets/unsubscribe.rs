@@ -68,3 +68,60 @@ pub(crate) fn write(unsubscribe: &Unsubscribe, version: ProtocolVersion, out: &m
         wire::write_binary(filter.as_str().as_bytes(), out);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::protocol::packets::test_support::*;
+    use crate::protocol::{DecodeError, Packet, Properties, Property, TopicFilter, Unsubscribe};
+
+    #[test]
+    fn v3_unsubscribe_round_trips() {
+        let wire = [
+            0xA2, 0x0A, 0x00, 0x02, 0x00, 0x01, b'a', 0x00, 0x03, b'b', b'/', b'+',
+        ];
+        let packet = Packet::Unsubscribe(Unsubscribe {
+            packet_id: 2,
+            filters: vec![
+                TopicFilter::new("a").unwrap(),
+                TopicFilter::new("b/+").unwrap(),
+            ],
+            properties: Properties::new(),
+        });
+        round_trip(&wire, V31, &packet);
+        round_trip(&wire, V311, &packet);
+    }
+
+    #[test]
+    fn v5_unsubscribe_with_user_property_round_trips() {
+        let wire = [
+            0xA2, 0x0D, 0x00, 0x02, 0x07, 0x26, 0x00, 0x01, b'k', 0x00, 0x01, b'v', 0x00, 0x01,
+            b'a',
+        ];
+        let packet = Packet::Unsubscribe(Unsubscribe {
+            packet_id: 2,
+            filters: vec![TopicFilter::new("a").unwrap()],
+            properties: Properties(vec![Property::UserProperty("k".into(), "v".into())]),
+        });
+        round_trip(&wire, V5, &packet);
+    }
+
+    #[test]
+    fn empty_unsubscribe_is_refused() {
+        assert_eq!(
+            decode_err(&[0xA2, 0x02, 0x00, 0x02], V311),
+            DecodeError::EmptySubscription("UNSUBSCRIBE")
+        );
+    }
+
+    #[test]
+    fn unsubscribe_needs_flags_0010_and_valid_filters() {
+        assert!(matches!(
+            decode_err(&[0xA0, 0x05, 0x00, 0x02, 0x00, 0x01, b'a'], V311),
+            DecodeError::InvalidFlags { .. }
+        ));
+        assert!(matches!(
+            decode_err(&[0xA2, 0x06, 0x00, 0x02, 0x00, 0x02, b'a', b'+'], V311),
+            DecodeError::InvalidTopicFilter(_)
+        ));
+    }
+}
