@@ -286,6 +286,37 @@ mod tests {
     }
 
     #[test]
+    fn packets_that_would_be_invalid_are_not_written() {
+        let subscribe = Packet::Subscribe(crate::protocol::Subscribe {
+            packet_id: 0,
+            subscriptions: Vec::new(),
+            properties: crate::protocol::Properties::new(),
+        });
+        let long_id = Packet::from(Connect::new(ProtocolVersion::V311, "x".repeat(65_536)));
+        let unsuback = Packet::UnsubAck(crate::protocol::UnsubAck {
+            packet_id: 1,
+            reason_codes: Vec::new(),
+            properties: crate::protocol::Properties::new(),
+        });
+        for (packet, version, error) in [
+            (&subscribe, V311, EncodeError::ZeroPacketIdIn("SUBSCRIBE")),
+            (&long_id, V311, EncodeError::FieldTooLong(65_536)),
+            (&unsuback, V5, EncodeError::EmptySubscription("UNSUBACK")),
+            (
+                &Packet::PubRel(PublishResponse::new(0)),
+                V5,
+                EncodeError::ZeroPacketIdIn("PUBREL"),
+            ),
+        ] {
+            let mut out = BytesMut::new();
+            assert_eq!(encode(packet, version, &mut out), Err(error));
+            assert!(out.is_empty());
+        }
+        // A 3.x UNSUBACK has no reason codes, so an empty list is fine there.
+        assert_eq!(encoded_len(&unsuback, V311), Ok(4));
+    }
+
+    #[test]
     fn a_body_larger_than_the_limit_is_refused_when_encoding() {
         let publish = Publish::new(
             TopicName::new("t").unwrap(),
