@@ -1,4 +1,5 @@
 """Type stubs for the ferromqtt._core extension module."""
+\n__all__: list[str]
 
 __version__: str
 
