@@ -1,5 +1,6 @@
 """Type stubs for the ferromqtt._core extension module."""
-\n__all__: list[str]
+
+__all__: list[str]
 
 __version__: str
 
