@@ -1,6 +1,13 @@
 """Type stubs for the ferromqtt._core extension module."""
 
-__all__: list[str]
+__all__ = [
+    "MQTTError",
+    "ProtocolError",
+    "__version__",
+    "topic_matches_sub",
+    "validate_topic_filter",
+    "validate_topic_name",
+]
 
 __version__: str
 
