@@ -12,6 +12,7 @@ import importlib
 
 import paho.mqtt.client as paho_client
 import pytest
+
 from differential.fake_broker import MQTT_V5, decode
 from differential.runner import run
 from differential.scenarios import SCENARIOS

@@ -5,14 +5,6 @@ import inspect
 import itertools
 from types import MappingProxyType
 
-import ferromqtt
-import ferromqtt.enums as ferro_enums
-import ferromqtt.exception as ferro_exception
-import ferromqtt.matcher as ferro_matcher
-import ferromqtt.packettypes as ferro_packettypes
-import ferromqtt.properties as ferro_properties
-import ferromqtt.reasoncodes as ferro_reasoncodes
-import ferromqtt.subscribeoptions as ferro_subscribeoptions
 import paho.mqtt.enums as paho_enums
 import paho.mqtt.exception as paho_exception
 import paho.mqtt.matcher as paho_matcher
@@ -21,6 +13,15 @@ import paho.mqtt.properties as paho_properties
 import paho.mqtt.reasoncodes as paho_reasoncodes
 import paho.mqtt.subscribeoptions as paho_subscribeoptions
 import pytest
+
+import ferromqtt
+import ferromqtt.enums as ferro_enums
+import ferromqtt.exception as ferro_exception
+import ferromqtt.matcher as ferro_matcher
+import ferromqtt.packettypes as ferro_packettypes
+import ferromqtt.properties as ferro_properties
+import ferromqtt.reasoncodes as ferro_reasoncodes
+import ferromqtt.subscribeoptions as ferro_subscribeoptions
 from paho_compare import normalise, outcome
 
 PACKET_TYPES = [*range(0, 17), 99]

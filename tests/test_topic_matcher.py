@@ -4,11 +4,12 @@ paho does not validate filters, so the table also holds invalid filters (``a/#/b
 a drop-in replacement must answer as paho does for those too.
 """
 
-import ferromqtt._core as core
-import ferromqtt.matcher as ferro_matcher
 import paho.mqtt.client as paho_client
 import paho.mqtt.matcher as paho_matcher
 import pytest
+
+import ferromqtt._core as core
+import ferromqtt.matcher as ferro_matcher
 
 # (filter, topic)
 CASES = [
