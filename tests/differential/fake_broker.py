@@ -61,20 +61,41 @@ def no_properties(version: int) -> bytes:
     return b"\x00" if version == MQTT_V5 else b""
 
 
-def connack(version: int, code: int, session_present: bool = False) -> bytes:
-    return frame(0x20, bytes([int(session_present), code]) + no_properties(version))
+def properties(*items: bytes) -> bytes:
+    """An MQTT 5 property block from items made by the ``prop_*`` helpers."""
+    body = b"".join(items)
+    return varint(len(body)) + body
+
+
+def prop_int(identifier: int, value: int, size: int) -> bytes:
+    return bytes([identifier]) + value.to_bytes(size, "big")
+
+
+def prop_utf8(identifier: int, text: str) -> bytes:
+    return bytes([identifier]) + utf8(text)
+
+
+def prop_pair(identifier: int, key: str, value: str) -> bytes:
+    return bytes([identifier]) + utf8(key) + utf8(value)
+
+
+def connack(
+    version: int, code: int, session_present: bool = False, props: bytes = b"\x00"
+) -> bytes:
+    tail = props if version == MQTT_V5 else b""
+    return frame(0x20, bytes([int(session_present), code]) + tail)
 
 
 def suback(version: int, packet_id: int, codes: list[int]) -> bytes:
     return frame(0x90, struct.pack("!H", packet_id) + no_properties(version) + bytes(codes))
 
 
-def ack(kind: int, version: int, packet_id: int, reason: int = 0) -> bytes:
+def ack(kind: int, version: int, packet_id: int, reason: int = 0, props: bytes = b"\x00") -> bytes:
     """PUBACK (4), PUBREC (5), PUBREL (6) or PUBCOMP (7); v5 carries the reason code."""
     first = (kind << 4) | (0x02 if kind == 6 else 0)
     body = struct.pack("!H", packet_id)
     if version == MQTT_V5:
-        body += bytes([reason]) + b"\x00"
+        body += bytes([reason]) + props
     return frame(first, body)
 
 
@@ -202,6 +223,7 @@ def decode(raw: bytes, version: int) -> Packet:
         fields["filters"] = filters
     elif name == "DISCONNECT":
         fields["reason"] = body[0] if body else 0
+        fields["properties"] = skip_properties(body, 1)[0] if len(body) > 1 else b""
     return Packet(name, flags, raw, fields)
 
 

@@ -19,6 +19,10 @@ from .fake_broker import (
     decode,
     disconnect,
     frame,
+    prop_int,
+    prop_pair,
+    prop_utf8,
+    properties,
     publish,
     reply_to_last,
     suback,
@@ -368,6 +372,216 @@ def inbound(qos):
     )
 
 
+# ------------------------------------------------------- will, credentials, properties
+
+
+def connect_with_will_and_credentials(session: Session) -> None:
+    module, kwargs = session.module, {}
+    if session.protocol == MQTT_V5:
+        will_properties = module.Properties(module.PacketTypes.WILLMESSAGE)
+        will_properties.WillDelayInterval = 5
+        will_properties.UserProperty = ("w", "1")
+        kwargs["properties"] = will_properties
+    session.call("will_set", "w/t", b"bye", 1, True, **kwargs)
+    session.call("username_pw_set", "user", "secret")
+    connect_then_disconnect(session)
+
+
+def check_will_and_credentials(recording: Recording, version: int, api: int) -> None:
+    connect = packets(recording, version)[0].fields
+    # username, password, will retain, will QoS 1, will, clean session/start
+    assert connect["connect_flags"] == 0x80 | 0x40 | 0x20 | 0x08 | 0x04 | 0x02
+    assert (connect["will_topic"], connect["will_payload"]) == (b"w/t", b"bye")
+    assert (connect["username"], connect["password"]) == (b"user", b"secret")
+    if version == MQTT_V5:
+        expected = properties(prop_int(24, 5, 4), prop_pair(38, "w", "1"))
+        assert connect["will_properties"] == expected[1:]
+
+
+WILL_AND_CREDENTIALS = Scenario(
+    name="will_and_credentials",
+    script=lambda v: accepted(v) + client_disconnects(),
+    action=connect_with_will_and_credentials,
+    expected_callbacks=lambda v, api: ["on_connect", "on_disconnect"],
+    check=check_will_and_credentials,
+)
+
+CONNACK_PROPERTIES = properties(
+    prop_int(19, 30, 2),  # Server Keep Alive
+    prop_utf8(31, "welcome"),  # Reason String
+    prop_int(34, 5, 2),  # Topic Alias Maximum
+    prop_int(36, 1, 1),  # Maximum QoS
+    prop_pair(38, "server", "fake"),
+)
+
+
+def connect_with_properties(session: Session) -> None:
+    module = session.module
+    connect_properties = module.Properties(module.PacketTypes.CONNECT)
+    connect_properties.SessionExpiryInterval = 30
+    connect_properties.ReceiveMaximum = 10
+    connect_properties.UserProperty = ("a", "b")
+    session.connect(clean_start=False, properties=connect_properties)
+    session.until_callback("on_connect")
+    session.call("disconnect")
+    session.until_broker_done()
+
+
+def check_connect_properties(recording: Recording, version: int, api: int) -> None:
+    connect = packets(recording, version)[0].fields
+    assert connect["connect_flags"] == 0x00  # clean start off
+    expected = properties(prop_int(17, 30, 4), prop_int(33, 10, 2), prop_pair(38, "a", "b"))
+    assert connect["properties"] == expected[1:]
+    (on_connect,) = recording.callbacks("on_connect")
+    flags, props = on_connect[2], on_connect[4]
+    assert flags == (
+        {"session present": ("int", 1)} if api == 1 else ("ConnectFlags", (("bool", True),))
+    )
+    assert props[2] == {
+        "ServerKeepAlive": ("int", 30),
+        "ReasonString": "welcome",
+        "TopicAliasMaximum": ("int", 5),
+        "MaximumQoS": ("int", 1),
+        "UserProperty": [("server", "fake")],
+    }
+
+
+CONNECT_V5_PROPERTIES = Scenario(
+    name="connect_v5_properties",
+    script=lambda v: (
+        [Expect("CONNECT"), Send(connack(v, 0, True, CONNACK_PROPERTIES))] + client_disconnects()
+    ),
+    action=connect_with_properties,
+    expected_callbacks=lambda v, api: ["on_connect", "on_disconnect"],
+    versions=(MQTT_V5,),
+    check=check_connect_properties,
+)
+
+PUBACK_PROPERTIES = properties(prop_utf8(31, "nobody listens"))
+
+
+def publish_with_properties(session: Session) -> None:
+    module = session.module
+    publish_properties = module.Properties(module.PacketTypes.PUBLISH)
+    publish_properties.ContentType = "application/json"
+    publish_properties.MessageExpiryInterval = 60
+    publish_properties.CorrelationData = b"\x01\x02"
+    publish_properties.ResponseTopic = "r/t"
+    publish_properties.UserProperty = ("x", "y")
+    session.connect()
+    session.until_callback("on_connect")
+    session.call("publish", "t/props", '{"a": 1}', 1, True, publish_properties)
+    session.until_callback("on_publish")
+    session.call("disconnect")
+    session.until_broker_done()
+
+
+def check_publish_properties(recording: Recording, version: int, api: int) -> None:
+    (message,) = [packet for packet in packets(recording, version) if packet.name == "PUBLISH"]
+    expected = properties(
+        prop_int(2, 60, 4),
+        prop_utf8(3, "application/json"),
+        prop_utf8(8, "r/t"),
+        bytes([9]) + utf8(b"\x01\x02"),
+        prop_pair(38, "x", "y"),
+    )
+    assert message.fields["properties"] == expected[1:]
+    assert (message.fields["payload"], message.fields["retain"]) == (b'{"a": 1}', True)
+    (on_publish,) = recording.callbacks("on_publish")
+    if api == 2:
+        assert on_publish[3] == ("ReasonCode", 4, 16, "No matching subscribers")
+        assert on_publish[4][2] == {"ReasonString": "nobody listens"}
+
+
+PUBLISH_V5_PROPERTIES = Scenario(
+    name="publish_v5_properties",
+    script=lambda v: (
+        accepted(v)
+        + [
+            Expect("PUBLISH"),
+            reply_to_last(lambda pid: ack(PUBACK, v, pid, 0x10, PUBACK_PROPERTIES)),
+        ]
+        + client_disconnects()
+    ),
+    action=publish_with_properties,
+    expected_callbacks=lambda v, api: ["on_connect", "on_publish", "on_disconnect"],
+    versions=(MQTT_V5,),
+    check=check_publish_properties,
+)
+
+
+def subscribe_with_options(session: Session) -> None:
+    module = session.module
+    options = module.SubscribeOptions(
+        qos=1,
+        noLocal=True,
+        retainAsPublished=True,
+        retainHandling=module.SubscribeOptions.RETAIN_DO_NOT_SEND,
+    )
+    subscribe_properties = module.Properties(module.PacketTypes.SUBSCRIBE)
+    subscribe_properties.SubscriptionIdentifier = 42
+    subscribe_properties.UserProperty = ("s", "1")
+    session.connect()
+    session.until_callback("on_connect")
+    session.call("subscribe", "s/#", options=options, properties=subscribe_properties)
+    session.until_callback("on_subscribe")
+    session.call("disconnect")
+    session.until_broker_done()
+
+
+def check_subscribe_options(recording: Recording, version: int, api: int) -> None:
+    (subscribe,) = [p for p in packets(recording, version) if p.name == "SUBSCRIBE"]
+    # QoS 1 | No Local | Retain As Published | Retain Handling 2
+    assert subscribe.fields["filters"] == [(b"s/#", 0x01 | 0x04 | 0x08 | 0x20)]
+    expected = properties(bytes([11, 42]), prop_pair(38, "s", "1"))
+    assert subscribe.fields["properties"] == expected[1:]
+    (on_subscribe,) = recording.callbacks("on_subscribe")
+    assert on_subscribe[3] == [("ReasonCode", 9, 1, "Granted QoS 1")]
+
+
+SUBSCRIBE_V5_OPTIONS = Scenario(
+    name="subscribe_v5_options",
+    script=lambda v: (
+        accepted(v)
+        + [Expect("SUBSCRIBE"), reply_to_last(lambda pid: suback(v, pid, [1]))]
+        + client_disconnects()
+    ),
+    action=subscribe_with_options,
+    expected_callbacks=lambda v, api: ["on_connect", "on_subscribe", "on_disconnect"],
+    versions=(MQTT_V5,),
+    check=check_subscribe_options,
+)
+
+
+def disconnect_with_reason(session: Session) -> None:
+    module = session.module
+    reason = module.ReasonCode(module.PacketTypes.DISCONNECT, "Disconnect with will message")
+    disconnect_properties = module.Properties(module.PacketTypes.DISCONNECT)
+    disconnect_properties.SessionExpiryInterval = 0
+    disconnect_properties.ReasonString = "leaving"
+    session.connect()
+    session.until_callback("on_connect")
+    session.call("disconnect", reasoncode=reason, properties=disconnect_properties)
+    session.until_broker_done()
+
+
+def check_disconnect_reason(recording: Recording, version: int, api: int) -> None:
+    last = packets(recording, version)[-1]
+    assert (last.name, last.fields["reason"]) == ("DISCONNECT", 4)
+    expected = properties(prop_int(17, 0, 4), prop_utf8(31, "leaving"))
+    assert last.fields["properties"] == expected[1:]
+
+
+DISCONNECT_V5_REASON = Scenario(
+    name="disconnect_v5_reason",
+    script=lambda v: accepted(v) + client_disconnects(),
+    action=disconnect_with_reason,
+    expected_callbacks=lambda v, api: ["on_connect", "on_disconnect"],
+    versions=(MQTT_V5,),
+    check=check_disconnect_reason,
+)
+
+
 SCENARIOS = [
     CONNECT_ACCEPTED,
     CONNECT_BAD_CREDENTIALS,
@@ -381,4 +595,9 @@ SCENARIOS = [
     inbound(0),
     inbound(1),
     inbound(2),
+    WILL_AND_CREDENTIALS,
+    CONNECT_V5_PROPERTIES,
+    PUBLISH_V5_PROPERTIES,
+    SUBSCRIBE_V5_OPTIONS,
+    DISCONNECT_V5_REASON,
 ]
