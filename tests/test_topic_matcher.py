@@ -128,18 +128,9 @@ def ferro_topic_matches_sub():
     return client.topic_matches_sub
 
 
-# Where the Rust matcher and paho disagree today: a "#" that is not the last level.
-# paho's trie only matches "#" when it ends the filter; the Rust matcher stops at it.
-KNOWN_RUST_MISMATCHES = {("a/#/b", "a/x/b"), ("#/a", "x/a"), ("#/#", "a/b")}
-
-
 def _case_params():
     for case in CASES:
-        marks = []
-        if case in KNOWN_RUST_MISMATCHES:
-            reason = "Rust topic::matches treats a non-final '#' as matching the rest (paho: not)"
-            marks.append(pytest.mark.xfail(strict=True, reason=reason))
-        yield pytest.param(*case, marks=marks, id=f"{case[0]!r}-{case[1]!r}")
+        yield pytest.param(*case, id=f"{case[0]!r}-{case[1]!r}")
 
 
 PLAIN_CASES = [pytest.param(*case, id=f"{case[0]!r}-{case[1]!r}") for case in CASES]
