@@ -248,6 +248,29 @@ mod tests {
     }
 
     #[test]
+    fn remaining_lengths_of_every_width_round_trip() {
+        // topic "t" (3 bytes) + payload: remaining lengths 127, 128, 16383, 16384, 2097152
+        for (remaining, header) in [
+            (127usize, &[0x30, 0x7F][..]),
+            (128, &[0x30, 0x80, 0x01][..]),
+            (16_383, &[0x30, 0xFF, 0x7F][..]),
+            (16_384, &[0x30, 0x80, 0x80, 0x01][..]),
+            (2_097_152, &[0x30, 0x80, 0x80, 0x80, 0x01][..]),
+        ] {
+            let payload = Bytes::from(vec![7u8; remaining - 3]);
+            let packet = Packet::Publish(Publish::new(
+                TopicName::new("t").unwrap(),
+                QoS::AtMostOnce,
+                payload,
+            ));
+            let wire = encode_to_vec(&packet, V311);
+            assert_eq!(&wire[..header.len()], header);
+            assert_eq!(wire.len(), header.len() + remaining);
+            assert_eq!(decode_one(&wire, V311), packet);
+        }
+    }
+
+    #[test]
     fn encode_appends_after_existing_bytes() {
         let mut out = BytesMut::from(&b"xy"[..]);
         encode(&Packet::PingResp, V311, &mut out).unwrap();
