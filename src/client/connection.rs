@@ -60,6 +60,8 @@ struct Inner {
 struct Shared {
     inner: Mutex<Inner>,
     wake: Notify,
+    /// Ends a `recv_batch` wait early (loop_stop from another thread).
+    interrupt: Notify,
     log_enabled: AtomicBool,
     readiness: Readiness,
 }
@@ -115,7 +117,7 @@ impl Readiness {
 
 /// The receiving end of a client's events; owned by the thread that runs the loop.
 pub struct EventReceiver {
-    receiver: mpsc::Receiver<Event>,
+    receiver: mpsc::Receiver<(u64, Event)>,
     runtime: Handle,
     shared: Arc<Shared>,
 }
@@ -123,40 +125,54 @@ pub struct EventReceiver {
 impl EventReceiver {
     /// Waits up to `wait` for the first event, then takes up to `max - 1` more that are
     /// already queued. Blocks the calling thread: call it without holding the GIL.
-    pub fn recv_batch(&mut self, wait: Duration, max: usize) -> Vec<Event> {
+    /// `interrupt()` ends the wait early. The end of a connection that was replaced
+    /// (`abort_connection`, `connect` again) is not reported.
+    /// Returns `None` when interrupted.
+    pub fn recv_batch(&mut self, wait: Duration, max: usize) -> Option<Vec<Event>> {
         self.shared.readiness.clear();
         let mut batch = Vec::new();
-        match self.receiver.try_recv() {
-            Ok(event) => batch.push(event),
-            Err(_) if wait.is_zero() => return batch,
+        let first = match self.receiver.try_recv() {
+            Ok(item) => Some(item),
+            Err(_) if wait.is_zero() => None,
             Err(_) => {
                 let receiver = &mut self.receiver;
-                let first = self
-                    .runtime
-                    .block_on(async { tokio::time::timeout(wait, receiver.recv()).await });
-                match first {
-                    Ok(Some(event)) => batch.push(event),
-                    _ => return batch,
-                }
+                let interrupt = &self.shared.interrupt;
+                let waited = self.runtime.block_on(async {
+                    tokio::select! {
+                        item = tokio::time::timeout(wait, receiver.recv()) => Some(item.ok().flatten()),
+                        _ = interrupt.notified() => None,
+                    }
+                });
+                waited?
             }
-        }
-        while batch.len() < max {
+        };
+        let Some(first) = first else {
+            return Some(batch);
+        };
+        let current = lock(&self.shared).generation;
+        let mut keep = |(generation, event): (u64, Event)| {
+            if generation == current || !matches!(event, Event::Disconnected(_)) {
+                batch.push(event);
+            }
+        };
+        keep(first);
+        for _ in 1..max {
             match self.receiver.try_recv() {
-                Ok(event) => batch.push(event),
+                Ok(item) => keep(item),
                 Err(_) => break,
             }
         }
         if !self.receiver.is_empty() {
             self.shared.readiness.signal();
         }
-        batch
+        Some(batch)
     }
 }
 
 /// The application's side of a client: thread-safe, never blocks except in `connect`.
 pub struct ClientHandle {
     shared: Arc<Shared>,
-    events: mpsc::Sender<Event>,
+    events: mpsc::Sender<(u64, Event)>,
     runtime: Handle,
     connections: AtomicU64,
 }
@@ -180,6 +196,7 @@ impl ClientHandle {
                 task: None,
             }),
             wake: Notify::new(),
+            interrupt: Notify::new(),
             log_enabled: AtomicBool::new(false),
             readiness: Readiness::new()?,
         });
@@ -384,6 +401,11 @@ impl ClientHandle {
         self.shared.readiness.fd()
     }
 
+    /// Ends the wait of the thread in `EventReceiver::recv_batch`, if any.
+    pub fn interrupt(&self) {
+        self.shared.interrupt.notify_one();
+    }
+
     /// How many connections were opened (for tests and diagnostics).
     pub fn connection_count(&self) -> u64 {
         self.connections.load(Ordering::Relaxed)
@@ -518,7 +540,7 @@ fn describe(packet: &Packet, sending: bool) -> String {
 
 struct Task {
     shared: Arc<Shared>,
-    events: mpsc::Sender<Event>,
+    events: mpsc::Sender<(u64, Event)>,
     generation: u64,
     version: ProtocolVersion,
     max_packet_size: u32,
@@ -572,7 +594,7 @@ impl Task {
                 permit = self.events.reserve(), if !queue.is_empty() => match permit {
                     Ok(permit) => {
                         if let Some(event) = queue.pop_front() {
-                            permit.send(event);
+                            permit.send((self.generation, event));
                         }
                         self.shared.readiness.signal();
                     }
@@ -589,18 +611,23 @@ impl Task {
         let _ = stream.shutdown().await;
         {
             let mut inner = lock(&self.shared);
-            if inner.generation == self.generation {
-                inner.state.connection_closed();
-                inner.task = None;
-                queue.extend(inner.pending.drain(..));
+            if inner.generation != self.generation {
+                return;
             }
+            inner.state.connection_closed();
+            queue.extend(inner.pending.drain(..));
         }
         queue.push_back(Event::Disconnected(reason));
         for event in queue {
-            if self.events.send(event).await.is_err() {
-                return;
+            if self.events.send((self.generation, event)).await.is_err() {
+                break;
             }
             self.shared.readiness.signal();
+        }
+        // Only now does the connection count as gone: its events are all queued.
+        let mut inner = lock(&self.shared);
+        if inner.generation == self.generation {
+            inner.task = None;
         }
     }
 
@@ -608,9 +635,9 @@ impl Task {
     fn forward(&self, queue: &mut VecDeque<Event>) {
         let mut sent = false;
         while let Some(event) = queue.pop_front() {
-            match self.events.try_send(event) {
+            match self.events.try_send((self.generation, event)) {
                 Ok(()) => sent = true,
-                Err(mpsc::error::TrySendError::Full(event)) => {
+                Err(mpsc::error::TrySendError::Full((_, event))) => {
                     queue.push_front(event);
                     break;
                 }

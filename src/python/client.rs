@@ -281,6 +281,9 @@ impl ClientCore {
                 let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
                 events.recv_batch(wait, max_events.max(1))
             });
+            let Some(batch) = batch else {
+                return Ok(PyList::empty(py));
+            };
             if !batch.is_empty() {
                 let list = PyList::empty(py);
                 for event in batch {
@@ -364,6 +367,11 @@ impl ClientCore {
     /// QoS>0 messages held (in flight and waiting).
     fn queued_len(&self) -> usize {
         self.handle.queued_len()
+    }
+
+    /// Makes a `next_events` wait in another thread return early.
+    fn interrupt(&self) {
+        self.handle.interrupt();
     }
 
     /// How many connections this client has opened.
