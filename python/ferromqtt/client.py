@@ -1160,7 +1160,6 @@ class Client:
         if not core.disconnect(code, _pack_properties(properties)):
             self._state = _CS_DISCONNECTED
             return _rc("disconnect_not_connected")
-        core.interrupt()
         if not self._loop_running():
             # As paho without a loop thread: on_disconnect fires inside disconnect().
             self._drain_until_disconnected()
@@ -1413,7 +1412,11 @@ class Client:
             rc = MQTT_ERR_SUCCESS
             while rc == MQTT_ERR_SUCCESS:
                 rc = self._loop_once(timeout)
-                if self._thread_terminate and not self._out_messages:
+                if (
+                    self._thread_terminate
+                    and not self._out_messages
+                    and self._state != _CS_DISCONNECTING
+                ):
                     rc = MQTT_ERR_NOMEM
                     run = False
             if self._should_exit() or not run or not self._reconnect_on_failure:

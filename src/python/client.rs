@@ -15,8 +15,8 @@ use super::events::{event_to_py, properties_from_py, properties_to_py, PropertyC
 use super::runtime;
 use crate::client::{ClientError, ClientHandle, ConnectParams, EventReceiver, Limits};
 use crate::protocol::{
-    Connect, Disconnect, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, Subscription,
-    SubscriptionOptions, TopicFilter, TopicName, Will,
+    Connect, Disconnect, PacketType, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling,
+    Subscription, SubscriptionOptions, TopicFilter, TopicName, Will,
 };
 
 /// paho's MQTTErrorCode values the core returns.
@@ -112,7 +112,10 @@ impl ClientCore {
             will,
             username,
             password: password.map(Bytes::from),
-            properties: properties_from_py(properties.as_deref(), PropertyContext::Connect)?,
+            properties: properties_from_py(
+                properties.as_deref(),
+                PropertyContext::Packet(PacketType::Connect),
+            )?,
         };
         let bind = if bind_address.is_empty() && bind_port == 0 {
             None
@@ -160,7 +163,10 @@ impl ClientCore {
             retain,
             topic,
             packet_id: 0,
-            properties: properties_from_py(properties, PropertyContext::Publish)?,
+            properties: properties_from_py(
+                properties,
+                PropertyContext::Packet(PacketType::Publish),
+            )?,
             payload: Bytes::copy_from_slice(payload),
         };
         match self.handle.publish(publish) {
@@ -199,7 +205,8 @@ impl ClientCore {
                 },
             });
         }
-        let properties = properties_from_py(properties, PropertyContext::Subscribe)?;
+        let properties =
+            properties_from_py(properties, PropertyContext::Packet(PacketType::Subscribe))?;
         match self.handle.subscribe(subscriptions, properties) {
             Ok(mid) => Ok((MQTT_ERR_SUCCESS, Some(mid))),
             Err(ClientError::NotConnected) => Ok((MQTT_ERR_NO_CONN, None)),
@@ -218,7 +225,8 @@ impl ClientCore {
             .map(TopicFilter::new)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let properties = properties_from_py(properties, PropertyContext::Unsubscribe)?;
+        let properties =
+            properties_from_py(properties, PropertyContext::Packet(PacketType::Unsubscribe))?;
         match self.handle.unsubscribe(filters, properties) {
             Ok(mid) => Ok((MQTT_ERR_SUCCESS, Some(mid))),
             Err(ClientError::NotConnected) => Ok((MQTT_ERR_NO_CONN, None)),
@@ -243,7 +251,10 @@ impl ClientCore {
             .ok_or_else(|| PyValueError::new_err("invalid DISCONNECT reason code"))?;
         let disconnect = Disconnect {
             reason_code,
-            properties: properties_from_py(properties, PropertyContext::Disconnect)?,
+            properties: properties_from_py(
+                properties,
+                PropertyContext::Packet(PacketType::Disconnect),
+            )?,
         };
         Ok(self.handle.disconnect(disconnect))
     }

@@ -9,38 +9,8 @@ use pyo3::types::{PyBytes, PyTuple};
 use pyo3::IntoPyObjectExt;
 
 use crate::client::{CloseReason, Event};
-pub use shim::PropertyContext;
-use shim::{decode_properties, encode_properties};
-
-/// Stand-in until the codec's property functions land (then imported from protocol).
-mod shim {
-    use crate::protocol::{DecodeError, EncodeError, Properties};
-
-    #[derive(Clone, Copy, Debug)]
-    pub enum PropertyContext {
-        Connect,
-        Will,
-        Publish,
-        Subscribe,
-        Unsubscribe,
-        Disconnect,
-    }
-
-    pub fn decode_properties(
-        _buf: &mut bytes::Bytes,
-        _context: PropertyContext,
-    ) -> Result<Properties, DecodeError> {
-        Ok(Properties::new())
-    }
-
-    pub fn encode_properties(
-        _properties: &Properties,
-        out: &mut bytes::BytesMut,
-    ) -> Result<(), EncodeError> {
-        out.extend_from_slice(&[0]);
-        Ok(())
-    }
-}
+pub use crate::protocol::properties::PropertyContext;
+use crate::protocol::properties::{decode_properties, encode_properties};
 use crate::protocol::{Properties, ProtocolVersion};
 
 const EV_CONNACK: u8 = 0;
