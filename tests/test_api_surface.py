@@ -34,7 +34,6 @@ PAHO_MODULES = [
     "paho.mqtt.exception",
 ]
 NOT_BUILT = {
-    "paho.mqtt.client": "ferromqtt.client not built yet",
     "paho.mqtt.publish": "ferromqtt.publish not built yet",
     "paho.mqtt.subscribe": "ferromqtt.subscribe not built yet",
 }

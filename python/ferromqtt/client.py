@@ -75,6 +75,11 @@ __all__ = [
 
 _ = (MQTTException, MalformedPacket, ReasonCodes)  # re-exported, as paho's client does
 
+try:  # paho exposes the optional PySocks module (or None) as client.socks
+    import socks  # type: ignore[import-not-found]
+except ImportError:
+    socks = None
+
 time_func = time.monotonic
 HAVE_DNS = False
 EAGAIN = 11
@@ -1205,13 +1210,30 @@ class Client:
         packed = _pack_properties(properties) if self._protocol == MQTTv5 else None
         with self._publish_lock:
             rc, mid = core.publish(topic, local_payload, qos, retain, packed)
-            if qos == 0:
-                info = MQTTMessageInfo(mid)
-                info.rc = MQTTErrorCode(rc)
-                if rc == MQTT_ERR_SUCCESS:
-                    self._infos[mid] = info
+            if qos > 0:
+                return self._track_message(
+                    mid, rc, topic_bytes, local_payload, qos, retain, properties
+                )
+            info = MQTTMessageInfo(mid)
+            info.rc = MQTTErrorCode(rc)
+            if rc != MQTT_ERR_SUCCESS:
                 return info
-            return self._track_message(mid, rc, topic_bytes, local_payload, qos, retain, properties)
+            if not self._writes_inline():
+                self._infos[mid] = info
+                return info
+        # As paho without a loop thread: the message is written at once, so on_publish
+        # fires before publish() returns.
+        self._handle_published((_core.EV_PUBLISHED, mid, 0, None), info)
+        return info
+
+    def _writes_inline(self) -> bool:
+        """Whether paho would write a packet from the calling thread (no loop thread, not
+        inside a callback, no external-loop write registration)."""
+        return (
+            self._thread is None
+            and not self._dispatching
+            and self._on_socket_register_write is None
+        )
 
     def _track_message(
         self,
@@ -1702,11 +1724,15 @@ class Client:
         if on_message is not None:
             self._call("on_message", on_message, message)
 
-    def _handle_published(self, event: tuple[Any, ...]) -> None:
+    def _handle_published(
+        self, event: tuple[Any, ...], info: MQTTMessageInfo | None = None
+    ) -> None:
         _, mid, reason_value, props = event
-        with self._publish_lock:
-            info = self._infos.pop(mid, None)
-            message = self._out_messages.pop(mid, None)
+        message = None
+        if info is None:
+            with self._publish_lock:
+                info = self._infos.pop(mid, None)
+                message = self._out_messages.pop(mid, None)
         func = self._on_publish
         try:
             if func is not None and info is not None:
@@ -1759,17 +1785,22 @@ class Client:
                 self._call("on_unsubscribe", func, mid)
         else:
             if properties is None:
-                properties = Properties(PacketTypes.CONNACK)
+                properties = Properties(PacketTypes.UNSUBACK)
             self._call("on_unsubscribe", func, mid, reason_codes, properties)
 
     def _handle_disconnected(self, event: tuple[Any, ...]) -> MQTTErrorCode:
         _, cause, code, props, message = event
         from_server = cause == _core.CAUSE_SERVER
         rc = _CAUSE_RC.get(cause, MQTT_ERR_CONN_LOST)
+        if cause == _core.CAUSE_REFUSED and self._protocol == MQTTv5 and not 0 < code < 6:
+            # paho: a v5 refusal outside the 3.x CONNACK range is a protocol error.
+            rc = MQTT_ERR_PROTOCOL
         if self._state in (_CS_DISCONNECTING, _CS_DISCONNECTED):
             rc = MQTT_ERR_SUCCESS
             self._state = _CS_DISCONNECTED
-        else:
+        elif not from_server:
+            # (paho keeps its state after a server DISCONNECT: is_connected() stays True
+            # until the next connection attempt.)
             self._state = _CS_CONNECTION_LOST
         if message:
             self._easy_log(MQTT_LOG_ERR, "%s", message)
@@ -1801,6 +1832,8 @@ class Client:
                 if properties is None:
                     properties = Properties(PacketTypes.DISCONNECT)
                 self._call("on_disconnect", func, DisconnectFlags(from_server), reason, properties)
+        if from_server and self._state != _CS_DISCONNECTED:
+            return MQTT_ERR_SUCCESS
         return rc if rc != MQTT_ERR_SUCCESS else MQTT_ERR_NO_CONN
 
     # ---- callbacks --------------------------------------------------------------------
