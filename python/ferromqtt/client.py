@@ -722,6 +722,9 @@ class Client:
         core = getattr(self, "_core", None)
         if core is not None:
             core.abort()
+        sock = getattr(self, "_sock", None)
+        if sock is not None:
+            sock.close()
 
     # ---- the core ---------------------------------------------------------------------
     def _get_core(self) -> Any:
