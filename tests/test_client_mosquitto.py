@@ -6,13 +6,15 @@ import threading
 import uuid
 
 import pytest
-from client_support import WAIT, Recorder, mosquitto_broker  # noqa: F401
 
+import client_support
 import ferromqtt.client as mqtt
+from client_support import WAIT, Recorder
 from ferromqtt.packettypes import PacketTypes
 from ferromqtt.properties import Properties
 
 pytestmark = pytest.mark.interop
+mosquitto_broker = client_support.mosquitto_broker
 
 VERSIONS = [
     pytest.param(mqtt.MQTTv31, id="v31"),
