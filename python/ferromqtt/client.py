@@ -679,6 +679,8 @@ class Client:
         self._will_retain = False
         self._will_properties: Properties | None = None
         self._on_message_filtered = MQTTMatcher()
+        # Filters with a callback: the matcher is walked only when there are some.
+        self._filtered_callbacks: set[str] = set()
         self._host = ""
         self._port = 1883
         self._bind_address = ""
@@ -1715,7 +1717,7 @@ class Client:
             topic = None
         callbacks = []
         with self._callback_mutex:
-            if topic is not None:
+            if topic is not None and self._filtered_callbacks:
                 callbacks = list(self._on_message_filtered.iter_match(topic))
             on_message = self._on_message if not callbacks else None
         for callback in callbacks:
@@ -1898,6 +1900,7 @@ class Client:
             raise _fail("message_callback_none")
         with self._callback_mutex:
             self._on_message_filtered[sub] = callback
+            self._filtered_callbacks.add(sub)
 
     def topic_callback(self, sub: str) -> Callable[[CallbackOnMessage], CallbackOnMessage]:
         """Decorator form of message_callback_add."""
@@ -1917,6 +1920,7 @@ class Client:
                 del self._on_message_filtered[sub]
             except KeyError:
                 pass
+            self._filtered_callbacks.discard(sub)
 
 
 def _filter_ok(sub: bytes) -> bool:
