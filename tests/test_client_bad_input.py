@@ -231,3 +231,12 @@ def test_tls_and_websocket_methods_say_what_is_missing():
         client.proxy_set(proxy_type=1)
     with pytest.raises(NotImplementedError, match="SRV"):
         client.connect_srv("example.com")
+
+
+def test_unknown_host_raises_socket_gaierror_as_paho():
+    import socket
+
+    for module in (paho, ferro):
+        client = module.Client(module.CallbackAPIVersion.VERSION2)
+        with pytest.raises(socket.gaierror):
+            client.connect("no-such-host.invalid")

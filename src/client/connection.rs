@@ -55,6 +55,8 @@ struct Inner {
     close: Option<CloseReason>,
     generation: u64,
     task: Option<AbortHandle>,
+    /// Lines for the `log` crate, written by the task once the lock is released.
+    warnings: Vec<String>,
 }
 
 struct Shared {
@@ -194,6 +196,7 @@ impl ClientHandle {
                 close: None,
                 generation: 0,
                 task: None,
+                warnings: Vec::new(),
             }),
             wake: Notify::new(),
             interrupt: Notify::new(),
@@ -474,8 +477,10 @@ fn apply(shared: &Shared, inner: &mut Inner, actions: Vec<Action>) {
                     inner.pending.push(Event::Log(log::Level::Debug, line));
                 }
                 if let Err(e) = protocol::encode(&packet, inner.version, &mut inner.out) {
-                    log::warn!("cannot encode {:?}: {e}", packet.packet_type());
                     let line = format!("Cannot encode {:?}: {e}", packet.packet_type());
+                    // Logged by the task after the lock is released: a log backend may
+                    // take the GIL, which must never happen while this lock is held.
+                    inner.warnings.push(line.clone());
                     inner.pending.push(Event::Log(log::Level::Error, line));
                 }
             }
@@ -554,7 +559,7 @@ impl Task {
         let mut read_buf = BytesMut::with_capacity(READ_CAPACITY);
         let mut queue: VecDeque<Event> = VecDeque::new();
         let reason = loop {
-            let (out, written_qos0, close, deadline) = {
+            let (out, written_qos0, close, deadline, warnings) = {
                 let mut inner = lock(&self.shared);
                 if inner.generation != self.generation {
                     return;
@@ -562,13 +567,13 @@ impl Task {
                 queue.extend(inner.pending.drain(..));
                 let out = inner.out.split();
                 let written = std::mem::take(&mut inner.written_qos0);
-                (
-                    out,
-                    written,
-                    inner.close.take(),
-                    inner.state.next_deadline(),
-                )
+                let warnings = std::mem::take(&mut inner.warnings);
+                let close = inner.close.take();
+                (out, written, close, inner.state.next_deadline(), warnings)
             };
+            for line in warnings {
+                log::warn!("{line}");
+            }
             if !out.is_empty() {
                 // One write per wake-up, however many packets were queued.
                 if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
@@ -669,7 +674,8 @@ impl Task {
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    log::warn!("malformed packet from the server: {e}");
+                    let line = format!("malformed packet from the server: {e}");
+                    inner.warnings.push(line);
                     let mut actions = Vec::new();
                     if self.version.is_v5() {
                         let disconnect = Disconnect::new(e.reason_code());

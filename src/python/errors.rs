@@ -34,7 +34,19 @@ impl From<crate::client::ClientError> for PyErr {
         match error {
             ClientError::Io(e) => e.into(),
             ClientError::ConnectTimeout(_) => PyTimeoutError::new_err(error.to_string()),
-            ClientError::UnknownHost(_) => PyOSError::new_err(error.to_string()),
+            // paho's connect() lets socket.gaierror through for an unknown host.
+            ClientError::UnknownHost(_) => Python::attach(|py| {
+                let message = error.to_string();
+                let gaierror = py
+                    .import("socket")
+                    .and_then(|m| m.getattr("gaierror"))
+                    .ok()
+                    .and_then(|t| t.cast_into::<pyo3::types::PyType>().ok());
+                match gaierror {
+                    Some(gaierror) => PyErr::from_type(gaierror, (-2, message)),
+                    None => PyOSError::new_err(message),
+                }
+            }),
             ClientError::NotConnected => MQTTError::new_err(error.to_string()),
             ClientError::QueueFull | ClientError::PacketIdsExhausted => {
                 MQTTError::new_err(error.to_string())
