@@ -204,3 +204,53 @@ fn connecting_to_a_closed_port_fails_with_connection_refused() {
         other => panic!("expected ConnectionRefused, got {other:?}"),
     }
 }
+
+#[test]
+fn an_application_that_stops_taking_events_makes_the_server_block() {
+    let runtime = runtime();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let server = {
+        let listener = listener.try_clone().expect("clone");
+        thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("accept");
+            stream.set_read_timeout(Some(WAIT)).expect("timeout");
+            read_packet(&mut stream);
+            stream.write_all(&[0x20, 2, 0, 0]).expect("connack");
+            // Flood QoS 0 PUBLISHes ("t", 100-byte payload) until TCP pushes back.
+            let mut packet = vec![0x30, 103, 0, 1, b't'];
+            packet.extend_from_slice(&[b'x'; 100]);
+            let flood: Vec<u8> = packet.repeat(1000);
+            // A write that makes no progress for 500 ms means the client stopped reading.
+            stream
+                .set_write_timeout(Some(Duration::from_millis(500)))
+                .expect("write timeout");
+            let mut written = 0usize;
+            let deadline = Instant::now() + WAIT;
+            while Instant::now() < deadline {
+                match stream.write(&flood) {
+                    Ok(n) => written += n,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        return written;
+                    }
+                    Err(e) => panic!("write failed: {e}"),
+                }
+            }
+            panic!("the client kept reading although nobody took its events");
+        })
+    };
+    let (_handle, mut events) = start(&runtime, &listener, 60);
+    assert!(matches!(next_event(&mut events), Event::ConnAck(_)));
+    let written = server.join().expect("server");
+    // Bounded by the event channel, one read buffer and the kernel's socket buffers.
+    assert!(written < 64 * 1024 * 1024, "{written} bytes accepted");
+    // Everything the client accepted is still delivered, in order.
+    let batch = events
+        .recv_batch(Duration::from_millis(100), 10)
+        .expect("events");
+    assert!(batch.iter().all(|e| matches!(e, Event::Message(_))));
+}

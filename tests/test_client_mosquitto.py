@@ -354,3 +354,32 @@ def test_inflight_window_and_queue_limit(mosquitto_broker, protocol):
         info.wait_for_publish(WAIT)
         assert info.is_published()
     stop(client)
+
+
+def test_publish_from_many_threads_gets_distinct_mids_and_all_arrive(mosquitto_broker):
+    topic = unique("threads")
+    client, recorder = make_client(mqtt.MQTTv311)
+    connect(client, recorder, mosquitto_broker)
+    client.subscribe(topic, 1)
+    recorder.wait("on_subscribe")
+    infos: list = []
+    lock = threading.Lock()
+
+    def worker(n):
+        for i in range(50):
+            info = client.publish(topic, f"{n}-{i}", qos=1)
+            with lock:
+                infos.append(info)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    assert len({info.mid for info in infos}) == 200
+    for info in infos:
+        info.wait_for_publish(WAIT)
+        assert info.is_published()
+    payloads = {recorder.wait("on_message")[0].payload for _ in range(200)}
+    assert payloads == {f"{n}-{i}".encode() for n in range(4) for i in range(50)}
+    stop(client)
