@@ -634,7 +634,8 @@ class Client:
                 category=DeprecationWarning,
                 stacklevel=2,
             )
-        if callback_api_version not in (CallbackAPIVersion.VERSION1, CallbackAPIVersion.VERSION2):
+        # As paho: the membership test itself raises TypeError for non-members on 3.11.
+        if callback_api_version not in CallbackAPIVersion:
             raise ValueError("Unsupported callback API version")
         self._callback_api_version = callback_api_version
         self._manual_ack = manual_ack
