@@ -1602,12 +1602,20 @@ class Client:
                 raise
 
     def _log_callback_exception(self, name: str, err: BaseException) -> None:
-        self._easy_log(MQTT_LOG_ERR, "Caught exception in %s: %s", name, err)
+        """paho's line goes to on_log; the logger (the client's, else "ferromqtt.client")
+        always gets it with the traceback, so no exception is ever lost silently."""
+        on_log = self._on_log
+        if on_log is not None:
+            try:
+                on_log(self, self._userdata, MQTT_LOG_ERR, f"Caught exception in {name}: {err}")
+            except Exception:  # noqa: BLE001  as paho: on_log exceptions are swallowed
+                pass
         logger = self._logger or _LOG
         logger.error(
-            "Caught exception in %s:\n%s",
+            "Caught exception in %s: %s\n%s",
             name,
-            "".join(traceback.format_exception(type(err), err, err.__traceback__)),
+            err,
+            "".join(traceback.format_exception(type(err), err, err.__traceback__)).rstrip(),
         )
 
     def _call_simple(self, name: str) -> None:
