@@ -92,7 +92,10 @@ impl Readiness {
 
     /// The descriptor to poll for readability; turns signalling on.
     pub fn fd(&self) -> RawFd {
-        self.enabled.store(true, Ordering::SeqCst);
+        if !self.enabled.swap(true, Ordering::SeqCst) {
+            // Events may already be waiting: start readable (a spurious wake-up is harmless).
+            self.signal();
+        }
         self.reader.as_raw_fd()
     }
 
@@ -293,6 +296,13 @@ impl ClientHandle {
     pub fn publish(&self, publish: Publish) -> Result<(u16, bool), ClientError> {
         let qos = publish.qos;
         let mut inner = self.lock();
+        // Refuse what cannot be encoded now, rather than hold a message that never leaves
+        // (the packet id is not allocated yet: any non-zero one gives the same length).
+        let mut probe = publish.clone();
+        if probe.qos != QoS::AtMostOnce {
+            probe.packet_id = 1;
+        }
+        protocol::encoded_len(&Packet::Publish(probe), inner.version)?;
         let (packet_id, open, actions) = inner.state.publish(publish, Instant::now())?;
         let wrote = !actions.is_empty();
         apply(&self.shared, &mut inner, actions);

@@ -172,7 +172,10 @@ impl ClientCore {
         match self.handle.publish(publish) {
             Ok((mid, true)) => Ok((MQTT_ERR_SUCCESS, mid)),
             Ok((mid, false)) => Ok((MQTT_ERR_NO_CONN, mid)),
-            Err(ClientError::QueueFull) => Ok((MQTT_ERR_QUEUE_SIZE, 0)),
+            // paho reports a mid still in use as a full queue too.
+            Err(ClientError::QueueFull | ClientError::PacketIdsExhausted) => {
+                Ok((MQTT_ERR_QUEUE_SIZE, 0))
+            }
             Err(ClientError::Encode(_)) => Ok((MQTT_ERR_PAYLOAD_SIZE, 0)),
             Err(e) => Err(e.into()),
         }
