@@ -1,0 +1,206 @@
+//! A real Mosquitto broker and its command-line clients for interop tests: started on a
+//! free loopback port with a generated config, stopped by PID when dropped. Tests call
+//! `require(...)` first and return early (printing why) when a tool is not installed.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Finds an installed Mosquitto tool (`mosquitto` lives in sbin, often off a user's PATH).
+pub fn binary(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/local/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// True when every named tool is installed; otherwise prints which is missing.
+pub fn require(names: &[&str]) -> bool {
+    for name in names {
+        if binary(name).is_none() {
+            eprintln!("skipped: {name} (from the mosquitto / mosquitto-clients packages) is not installed");
+            return false;
+        }
+    }
+    true
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("ferromqtt-{label}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// A running `mosquitto -c CONF`; killed (by its PID) and reaped on drop.
+pub struct Mosquitto {
+    child: Child,
+    pub port: u16,
+    pub log: Vec<String>,
+}
+
+impl Mosquitto {
+    /// Starts Mosquitto with the config `make_config(port)` written into `dir`, and returns
+    /// once its log says it is running (the listening socket is open by then).
+    pub fn start(dir: &Path, make_config: impl Fn(u16) -> String) -> Mosquitto {
+        let port = free_port();
+        let config_path = dir.join("mosquitto.conf");
+        let config = format!("log_dest stderr\nlog_type all\n{}", make_config(port));
+        std::fs::write(&config_path, config).expect("write mosquitto.conf");
+        let mut child = Command::new(binary("mosquitto").expect("mosquitto installed"))
+            .arg("-c")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            // stderr, not stdout: Mosquitto's stdout is block-buffered when piped.
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mosquitto");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (lines_tx, lines_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut log = Vec::new();
+        loop {
+            match lines_rx.recv_timeout(Duration::from_secs(10)) {
+                Ok(line) => {
+                    let running = line.contains(" running");
+                    log.push(line);
+                    if running {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("mosquitto did not start: {log:?}");
+                }
+            }
+        }
+        Mosquitto { child, port, log }
+    }
+
+    /// Runs `mosquitto_pub` against this broker with `args` (host and port added).
+    pub fn publish(&self, args: &[&str]) -> Output {
+        self.client("mosquitto_pub", args)
+    }
+
+    pub fn client(&self, tool: &str, args: &[&str]) -> Output {
+        Command::new(binary(tool).expect("mosquitto clients installed"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run mosquitto client")
+    }
+
+    /// Starts a `mosquitto_sub` with `-d` and `args`, returning once its SUBACK arrived.
+    pub fn subscriber(&self, args: &[&str]) -> Subscriber {
+        let mut child = Command::new(binary("mosquitto_sub").expect("mosquitto_sub installed"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-d"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn mosquitto_sub");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (lines_tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut subscriber = Subscriber { child, lines };
+        let suback = subscriber.next_line_containing("Subscribed (mid");
+        assert!(suback.is_some(), "mosquitto_sub got no SUBACK");
+        subscriber
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `mosquitto_sub -d`, killed by its PID on drop.
+pub struct Subscriber {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Subscriber {
+    /// The next output line containing `needle` (10 s bound; None if the process ended).
+    pub fn next_line_containing(&mut self, needle: &str) -> Option<String> {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(10)) {
+                Ok(line) if line.contains(needle) => return Some(line),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Output lines up to and including the first one containing `needle`.
+    pub fn lines_until(&mut self, needle: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(10)) {
+            let done = line.contains(needle);
+            seen.push(line);
+            if done {
+                return seen;
+            }
+        }
+        panic!("mosquitto_sub never printed {needle:?}; saw {seen:?}");
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
