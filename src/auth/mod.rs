@@ -4,4 +4,5 @@
 
 #![forbid(unsafe_code)]
 
+pub mod acl;
 pub mod password_file;

@@ -131,15 +131,31 @@ impl Mosquitto {
             .output()
             .expect("run mosquitto client")
     }
+}
 
-    /// Starts a `mosquitto_sub` with `-d` and `args`, returning once its SUBACK arrived.
-    pub fn subscriber(&self, args: &[&str]) -> Subscriber {
-        let mut child = Command::new(binary("mosquitto_sub").expect("mosquitto_sub installed"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-d"])
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running subscriber printing to stdout, killed by its PID on drop.
+pub struct Subscriber {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Subscriber {
+    /// Runs `program args` (a `mosquitto_sub -d ...`, line-buffered), returning once it
+    /// printed its SUBACK.
+    pub fn spawn(program: &str, args: &[&str]) -> Subscriber {
+        let program = binary(program).expect("subscriber program installed");
+        let mut child = Command::new(program)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn mosquitto_sub");
         let stdout = child.stdout.take().expect("piped stdout");
@@ -157,22 +173,7 @@ impl Mosquitto {
         assert!(suback.is_some(), "mosquitto_sub got no SUBACK");
         subscriber
     }
-}
 
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A running `mosquitto_sub -d`, killed by its PID on drop.
-pub struct Subscriber {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Subscriber {
     /// The next output line containing `needle` (10 s bound; None if the process ended).
     pub fn next_line_containing(&mut self, needle: &str) -> Option<String> {
         loop {
