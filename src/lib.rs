@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod protocol;
+pub mod transport;
 
 #[cfg(feature = "python")]
 mod python;

@@ -1,0 +1,8 @@
+//! The byte streams both sides use: TCP, TLS (rustls), WebSocket and Unix sockets.
+
+#![forbid(unsafe_code)]
+
+pub mod tls;
+
+#[cfg(test)]
+mod test_pki;
