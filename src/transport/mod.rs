@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod tls;
+pub mod websocket;
 
 #[cfg(test)]
 mod test_pki;
