@@ -8,6 +8,7 @@
 
 pub mod acl;
 pub mod login_delay;
+pub mod mosquitto_conf;
 pub mod password_file;
 
 pub use acl::{Access, Acl, AclError};

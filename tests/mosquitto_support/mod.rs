@@ -118,6 +118,35 @@ impl Mosquitto {
         Mosquitto { child, port, log }
     }
 
+    /// Whether Mosquitto accepts `config` (it logs "running"), or the error it exits with.
+    pub fn check_config(dir: &Path, config: &str) -> Result<(), String> {
+        let config_path = dir.join("check.conf");
+        std::fs::write(&config_path, format!("log_dest stderr\n{config}")).expect("write config");
+        let mut child = Command::new(binary("mosquitto").expect("mosquitto installed"))
+            .arg("-c")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mosquitto");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let mut verdict = Err("mosquitto printed nothing".to_string());
+        // Ends at "running" (then killed below) or when mosquitto exits on an error.
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if line.contains(" running") {
+                verdict = Ok(());
+                break;
+            }
+            if line.contains("Error") {
+                verdict = Err(line);
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        verdict
+    }
+
     /// Runs `mosquitto_pub` against this broker with `args` (host and port added).
     pub fn publish(&self, args: &[&str]) -> Output {
         self.client("mosquitto_pub", args)
