@@ -361,6 +361,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
         ready!(Pin::new(&mut self.inner).poll_ready(cx)).map_err(to_io_error)?;
         Pin::new(&mut self.inner)
             .start_send(Message::Binary(Bytes::copy_from_slice(buf)))
