@@ -563,4 +563,81 @@ pattern deny clients/%c/locked
         assert!(!filters_overlap("#", "$SYS/#"));
         assert!(filters_overlap("$SYS/+", "$SYS/#"));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn topic() -> impl Strategy<Value = String> {
+            (
+                prop::sample::select(vec!["a", "b", "$SYS", "c"]),
+                prop::collection::vec(prop::sample::select(vec!["a", "b", "c", ""]), 0..4),
+            )
+                .prop_map(|(first, rest)| {
+                    std::iter::once(first)
+                        .chain(rest)
+                        .collect::<Vec<_>>()
+                        .join("/")
+                })
+        }
+
+        fn filter() -> impl Strategy<Value = String> {
+            (
+                prop::sample::select(vec!["a", "b", "+", "$SYS", "#"]),
+                prop::collection::vec(prop::sample::select(vec!["a", "b", "+", ""]), 0..4),
+                any::<bool>(),
+            )
+                .prop_map(|(first, rest, hash)| {
+                    let mut levels: Vec<&str> = std::iter::once(first).chain(rest).collect();
+                    if levels[0] == "#" {
+                        levels.truncate(1);
+                    } else if hash {
+                        levels.push("#");
+                    }
+                    levels.join("/")
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn covering_filters_match_every_topic_of_the_covered(
+                rule in filter(), inner in filter(), topic in topic()
+            ) {
+                if filter_covers(&rule, &inner) && matches(&inner, &topic) {
+                    prop_assert!(matches(&rule, &topic));
+                }
+            }
+
+            #[test]
+            fn filters_matching_a_common_topic_overlap(
+                a in filter(), b in filter(), topic in topic()
+            ) {
+                if matches(&a, &topic) && matches(&b, &topic) {
+                    prop_assert!(filters_overlap(&a, &b));
+                }
+            }
+
+            /// A subscription is refused only when nothing could be delivered through it.
+            #[test]
+            fn a_refused_subscription_would_deliver_nothing(
+                user in prop::sample::select(vec![None, Some("alice"), Some("bob"), Some("carol")]),
+                filter in filter(),
+                topic in topic(),
+            ) {
+                let acl = acl();
+                if matches(&filter, &topic) && acl.check("c1", user, &topic, Read) {
+                    prop_assert!(acl.check("c1", user, &filter, Subscribe));
+                }
+            }
+
+            #[test]
+            fn arbitrary_input_never_panics(text in ".{0,200}", topic in ".{0,40}") {
+                let _ = Acl::parse(&text, "fuzz");
+                let acl = acl();
+                for access in [Read, Write, Subscribe] {
+                    let _ = acl.check(&topic, Some(&topic), &topic, access);
+                }
+            }
+        }
+    }
 }

@@ -706,4 +706,12 @@ log_type all
         assert!(!closed.authorize("c", Some("u"), "t", Access::Write));
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_never_panics_the_parser(text in "(.{0,40}\n){0,8}") {
+            let _ = MosquittoConf::parse(&text, "fuzz");
+            let _ = MosquittoConf::looks_like_mosquitto_conf(&text);
+        }
+    }
 }

@@ -40,6 +40,8 @@ pub enum PasswordFileError {
     },
     #[error("invalid username {0:?}: it must be non-empty and contain no ':' or line break")]
     InvalidUsername(String),
+    #[error("a password must not contain a NUL byte")]
+    NulInPassword,
     #[error("PBKDF2 iterations must be at least 1")]
     InvalidIterations,
     #[error("the system random number generator failed")]
@@ -74,6 +76,9 @@ impl fmt::Debug for PasswordHash {
 impl PasswordHash {
     /// Hashes `password` with a fresh random salt as `mosquitto_passwd` does (`$7$`).
     pub fn create(password: &[u8], iterations: u32) -> Result<Self, PasswordFileError> {
+        if password.contains(&0) {
+            return Err(PasswordFileError::NulInPassword);
+        }
         let iterations = NonZeroU32::new(iterations).ok_or(PasswordFileError::InvalidIterations)?;
         let mut salt = vec![0u8; SALT_LEN];
         ring::rand::SystemRandom::new()
@@ -95,8 +100,13 @@ impl PasswordHash {
     }
 
     /// Whether `password` hashes to this entry; the comparison takes the same time wherever
-    /// the first differing byte is.
+    /// the first differing byte is. A password containing a NUL byte never verifies:
+    /// Mosquitto's files hold C-string passwords, and HMAC would make `"pw"` and `"pw\0"`
+    /// equal.
     pub fn verify(&self, password: &[u8]) -> bool {
+        if password.contains(&0) {
+            return false;
+        }
         match self {
             PasswordHash::Pbkdf2Sha512 {
                 iterations,
@@ -423,6 +433,18 @@ mod tests {
     }
 
     #[test]
+    fn passwords_with_nul_bytes_are_refused() {
+        let mut file = PasswordFile::new();
+        assert!(matches!(
+            file.set_password("u", b"a\0b"),
+            Err(PasswordFileError::NulInPassword)
+        ));
+        file.set_password("u", b"a").unwrap();
+        assert!(!file.verify("u", b"a\0"));
+        assert!(!file.verify("u", b"a\0b"));
+    }
+
+    #[test]
     fn bad_usernames_are_refused() {
         let mut file = PasswordFile::new();
         for name in ["", "a:b", "a\nb", " a"] {
@@ -492,5 +514,30 @@ mod tests {
         let debug = format!("{file:?}");
         assert!(!debug.contains("gjrPo"), "{debug}");
         assert!(debug.contains("Pbkdf2Sha512"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_never_panics_the_parser(text in ".{0,300}") {
+            let _ = PasswordFile::parse(&text, "fuzz");
+            let _ = PasswordHash::parse(&text);
+        }
+
+        #[test]
+        fn written_entries_read_back_and_verify(
+            username in "[a-zA-Z0-9_.@-]{1,20}",
+            password in proptest::collection::vec(1u8.., 0..40),
+        ) {
+            let mut file = PasswordFile::new();
+            file.set_password_with_iterations(&username, &password, 2).unwrap();
+            let reread = PasswordFile::parse(&file.to_string(), "pw").unwrap();
+            proptest::prop_assert!(reread.verify(&username, &password));
+            let mut longer = password.clone();
+            longer.push(b'x');
+            proptest::prop_assert!(!reread.verify(&username, &longer));
+            let mut with_nul = password.clone();
+            with_nul.push(0);
+            proptest::prop_assert!(!reread.verify(&username, &with_nul));
+        }
     }
 }
