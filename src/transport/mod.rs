@@ -170,12 +170,12 @@ pub async fn connect(options: &ConnectOptions) -> Result<BoxedStream, TransportE
         Endpoint::Tcp { host, port } => {
             let socket = TcpStream::connect((host.as_str(), *port)).await?;
             socket.set_nodelay(true)?;
-            layer_client(socket, host, *port, options).await
+            wrap_client_stream(socket, host, *port, options).await
         }
         #[cfg(unix)]
         Endpoint::Unix { path } => {
             let socket = tokio::net::UnixStream::connect(path).await?;
-            layer_client(socket, "localhost", 0, options).await
+            wrap_client_stream(socket, "localhost", 0, options).await
         }
         #[cfg(not(unix))]
         Endpoint::Unix { .. } => Err(TransportError::Io(io::Error::new(
@@ -185,7 +185,10 @@ pub async fn connect(options: &ConnectOptions) -> Result<BoxedStream, TransportE
     }
 }
 
-async fn layer_client<S>(
+/// Adds TLS and the WebSocket upgrade, as `options` says, over a socket the caller opened
+/// itself to `host:port` (e.g. bound to a local address, paho's `bind_address`);
+/// `options.endpoint` is not used.
+pub async fn wrap_client_stream<S>(
     socket: S,
     host: &str,
     port: u16,

@@ -648,4 +648,46 @@ mod tests {
         assert_eq!(connack, CONNACK);
         assert_eq!(server.await.unwrap(), CONNECT);
     }
+
+    #[tokio::test]
+    async fn pings_are_answered_while_the_mqtt_side_reads() {
+        use futures_util::{SinkExt, StreamExt};
+        let (listener, address) = listener().await;
+        let server = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let mut stream = accept(socket, &WsServerSettings::default()).await.unwrap();
+            let mut connect = [0u8; 15];
+            stream.read_exact(&mut connect).await.unwrap();
+            connect
+        });
+        let socket = TcpStream::connect(address).await.unwrap();
+        let mut request = tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "ws://127.0.0.1:{}/mqtt",
+            address.port()
+        ))
+        .unwrap();
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
+        let (mut raw, _) = tokio_tungstenite::client_async(request, socket)
+            .await
+            .unwrap();
+        raw.send(Message::Ping(Bytes::from_static(b"are you there")))
+            .await
+            .unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(5), raw.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(answer, Message::Pong(Bytes::from_static(b"are you there")));
+        // MQTT bytes split over two binary frames read as one stream.
+        raw.send(Message::Binary(Bytes::copy_from_slice(&CONNECT[..5])))
+            .await
+            .unwrap();
+        raw.send(Message::Binary(Bytes::copy_from_slice(&CONNECT[5..])))
+            .await
+            .unwrap();
+        assert_eq!(server.await.unwrap(), CONNECT);
+    }
 }
