@@ -289,15 +289,22 @@ impl MosquittoConf {
         }
     }
 
+    /// Mosquitto 2.0's "local only mode": a file without any listener makes Mosquitto
+    /// listen on the loopback interface, port 1883, and allow anonymous clients by default.
+    pub fn is_local_only(&self) -> bool {
+        self.listeners.is_empty() && self.default_listener.is_none()
+    }
+
     /// Builds the authenticator for `listener`, loading its password and ACL files.
-    /// `allow_anonymous` defaults to false, as in Mosquitto 2.0.
+    /// `allow_anonymous` defaults to false as in Mosquitto 2.0, true in local only mode
+    /// (an explicit `allow_anonymous false` is honoured there too).
     pub fn authenticator_for(
         &self,
         listener: Option<usize>,
     ) -> Result<FileAuthenticator, AuthError> {
         let security = self.security_for(listener);
         FileAuthenticator::from_files(
-            security.allow_anonymous.unwrap_or(false),
+            security.allow_anonymous.unwrap_or(self.is_local_only()),
             security.password_file.as_deref(),
             security.acl_file.as_deref(),
         )
@@ -626,6 +633,22 @@ acl_file /a
         let default = conf.default_listener.unwrap();
         assert_eq!((default.port, default.max_connections), (1884, Some(5)));
         assert!(conf.warnings[0].message.contains("deprecated"));
+    }
+
+    #[test]
+    fn a_file_without_listeners_is_local_only_and_open_by_default() {
+        use crate::auth::Authenticator;
+        let conf = MosquittoConf::parse("max_keepalive 30\n", "c").unwrap();
+        assert!(conf.is_local_only());
+        let auth = conf.authenticator_for(None).unwrap();
+        assert!(auth.authenticate("c", None, None, None).is_allowed());
+        let conf = MosquittoConf::parse("allow_anonymous false\n", "c").unwrap();
+        let auth = conf.authenticator_for(None).unwrap();
+        assert!(!auth.authenticate("c", None, None, None).is_allowed());
+        let conf = MosquittoConf::parse("listener 1883\n", "c").unwrap();
+        assert!(!conf.is_local_only());
+        let auth = conf.authenticator_for(Some(0)).unwrap();
+        assert!(!auth.authenticate("c", None, None, None).is_allowed());
     }
 
     #[test]
