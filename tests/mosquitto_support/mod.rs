@@ -76,6 +76,21 @@ impl Mosquitto {
     /// Starts Mosquitto with the config `make_config(port)` written into `dir`, and returns
     /// once its log says it is running (the listening socket is open by then).
     pub fn start(dir: &Path, make_config: impl Fn(u16) -> String) -> Mosquitto {
+        // A free port can be taken by another process before Mosquitto binds it: retry.
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            match Self::try_start(dir, &make_config) {
+                Ok(broker) => return broker,
+                Err(log) => failures.push(log),
+            }
+        }
+        panic!("mosquitto did not start: {failures:?}");
+    }
+
+    fn try_start(
+        dir: &Path,
+        make_config: &impl Fn(u16) -> String,
+    ) -> Result<Mosquitto, Vec<String>> {
         let port = free_port();
         let config_path = dir.join("mosquitto.conf");
         let config = format!("log_dest stderr\nlog_type all\n{}", make_config(port));
@@ -93,9 +108,9 @@ impl Mosquitto {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if lines_tx.send(line).is_err() {
-                    break;
-                }
+                // Keep draining after the receiver is gone, so the child never writes
+                // into a closed pipe.
+                let _ = lines_tx.send(line);
             }
         });
         let mut log = Vec::new();
@@ -111,11 +126,11 @@ impl Mosquitto {
                 Err(_) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    panic!("mosquitto did not start: {log:?}");
+                    return Err(log);
                 }
             }
         }
-        Mosquitto { child, port, log }
+        Ok(Mosquitto { child, port, log })
     }
 
     /// Whether Mosquitto accepts `config` (it logs "running"), or the error it exits with.
@@ -192,9 +207,9 @@ impl Subscriber {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if lines_tx.send(line).is_err() {
-                    break;
-                }
+                // Keep draining after the receiver is gone, so the child never writes
+                // into a closed pipe.
+                let _ = lines_tx.send(line);
             }
         });
         let mut subscriber = Subscriber { child, lines };
