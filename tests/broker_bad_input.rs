@@ -29,10 +29,14 @@ async fn offence(bad: impl Fn(u8) -> Vec<u8>, v5_reason: u8, versions: &[u8]) {
 
 async fn still_serving(address: SocketAddr, bystander: &mut RawClient, publisher: &mut RawClient) {
     // The message routed before the offence is still there, then a new one flows.
-    bystander.expect(&Publish::new("ok/before", b"1").qos(1, 1).bytes(V311)).await;
+    bystander
+        .expect(&Publish::new("ok/before", b"1").qos(1, 1).bytes(V311))
+        .await;
     bystander.send(&puback(1)).await;
     publisher.publish_qos1("ok/after", b"2", 2).await;
-    bystander.expect(&Publish::new("ok/after", b"2").qos(1, 2).bytes(V311)).await;
+    bystander
+        .expect(&Publish::new("ok/after", b"2").qos(1, 2).bytes(V311))
+        .await;
     let mut newcomer = RawClient::connect(address, Connect::new(V5, "newcomer")).await;
     newcomer.send(&PINGREQ).await;
     newcomer.expect(&PINGRESP).await;
@@ -56,7 +60,11 @@ async fn wrong_first_packet_closes_without_connack() {
     bystander.subscribe("ok/#", 1).await;
     let mut publisher = RawClient::connect(address, Connect::new(V311, "publisher")).await;
     publisher.publish_qos1("ok/before", b"1", 1).await;
-    for first in [subscribe(V311, 1, &[("a", 0)], &[]), PINGREQ.to_vec(), DISCONNECT.to_vec()] {
+    for first in [
+        subscribe(V311, 1, &[("a", 0)], &[]),
+        PINGREQ.to_vec(),
+        DISCONNECT.to_vec(),
+    ] {
         let mut offender = RawClient::open(address).await;
         offender.send(&first).await;
         assert!(offender.expect_closed().await.is_empty());
@@ -66,12 +74,22 @@ async fn wrong_first_packet_closes_without_connack() {
 
 #[tokio::test]
 async fn wildcard_in_publish_topic_is_0x90() {
-    offence(|version| Publish::new("a/+/b", b"x").bytes(version), 0x90, &ALL).await;
+    offence(
+        |version| Publish::new("a/+/b", b"x").bytes(version),
+        0x90,
+        &ALL,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn oversized_packet_is_0x95() {
-    offence(|version| Publish::new("ok/big", &[0u8; 2000]).bytes(version), 0x95, &ALL).await;
+    offence(
+        |version| Publish::new("ok/big", &[0u8; 2000]).bytes(version),
+        0x95,
+        &ALL,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -107,12 +125,26 @@ async fn qos_3_is_malformed() {
 
 #[tokio::test]
 async fn packet_id_zero_is_refused() {
-    offence(|version| Publish::new("q", b"x").qos(1, 0).bytes(version), 0x82, &ALL).await;
+    offence(
+        |version| Publish::new("q", b"x").qos(1, 0).bytes(version),
+        0x82,
+        &ALL,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn topic_alias_out_of_range_is_0x94() {
-    offence(|_| Publish::new("q", b"x").property(prop_u16(0x23, 0)).bytes(V5), 0x94, &[V5]).await;
+    offence(
+        |_| {
+            Publish::new("q", b"x")
+                .property(prop_u16(0x23, 0))
+                .bytes(V5)
+        },
+        0x94,
+        &[V5],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -131,5 +163,10 @@ async fn reserved_flags_in_subscribe_are_malformed() {
 
 #[tokio::test]
 async fn no_local_on_a_shared_subscription_is_a_protocol_error() {
-    offence(|_| subscribe(V5, 1, &[("$share/g/a", 0x04)], &[]), 0x82, &[V5]).await;
+    offence(
+        |_| subscribe(V5, 1, &[("$share/g/a", 0x04)], &[]),
+        0x82,
+        &[V5],
+    )
+    .await;
 }

@@ -28,7 +28,9 @@ async fn empty_client_id_is_assigned_with_clean_session_and_refused_without() {
         client.send(&Connect::new(version, "").bytes()).await;
         client.expect(&connack(version, false, 0, &[])).await;
         let mut client = RawClient::open(address).await;
-        client.send(&Connect::new(version, "").clean(false).bytes()).await;
+        client
+            .send(&Connect::new(version, "").clean(false).bytes())
+            .await;
         client.expect(&connack(version, false, 0x02, &[])).await;
         client.expect_closed().await;
     }
@@ -124,12 +126,16 @@ async fn session_present_reflects_a_stored_session() {
             }
         };
         let mut client = RawClient::open(address).await;
-        client.send(&persistent(Connect::new(version, &id)).bytes()).await;
+        client
+            .send(&persistent(Connect::new(version, &id)).bytes())
+            .await;
         client.expect(&connack_ok(version, false)).await;
         client.send(&DISCONNECT).await;
         client.expect_closed().await;
         let mut client = RawClient::open(address).await;
-        client.send(&persistent(Connect::new(version, &id)).bytes()).await;
+        client
+            .send(&persistent(Connect::new(version, &id)).bytes())
+            .await;
         client.expect(&connack_ok(version, true)).await;
         client.send(&DISCONNECT).await;
         client.expect_closed().await;
@@ -146,11 +152,21 @@ async fn second_connection_takes_the_session_over() {
     for version in ALL {
         let mut watcher = RawClient::connect(address, Connect::new(version, "watcher")).await;
         watcher.subscribe("will/#", 0).await;
-        let first = Connect::new(version, "same").clean(false).will("will/same", b"bye", 0, false);
-        let first = if version == V5 { first.property(prop_u32(0x11, 60)) } else { first };
+        let first = Connect::new(version, "same")
+            .clean(false)
+            .will("will/same", b"bye", 0, false);
+        let first = if version == V5 {
+            first.property(prop_u32(0x11, 60))
+        } else {
+            first
+        };
         let mut old = RawClient::connect(address, first).await;
         let second = Connect::new(version, "same").clean(false);
-        let second = if version == V5 { second.property(prop_u32(0x11, 60)) } else { second };
+        let second = if version == V5 {
+            second.property(prop_u32(0x11, 60))
+        } else {
+            second
+        };
         let mut new = RawClient::open(address).await;
         new.send(&second.bytes()).await;
         new.expect(&connack_ok(version, true)).await;
@@ -161,7 +177,10 @@ async fn second_connection_takes_the_session_over() {
         }
         // The old connection's will is published ([MQTT-3.1.4-3] closes it uncleanly).
         let will = parse_publish(&watcher.recv().await, version);
-        assert_eq!((will.topic.as_str(), will.payload.as_slice()), ("will/same", &b"bye"[..]));
+        assert_eq!(
+            (will.topic.as_str(), will.payload.as_slice()),
+            ("will/same", &b"bye"[..])
+        );
         new.send(&PINGREQ).await;
         new.expect(&PINGRESP).await;
     }
@@ -171,10 +190,16 @@ async fn second_connection_takes_the_session_over() {
 async fn silent_client_is_disconnected_after_one_and_a_half_keep_alives_and_its_will_sent() {
     let (_broker, address) = start_broker(|_| {}).await;
     for version in [V311, V5] {
-        let mut watcher = RawClient::connect(address, Connect::new(version, "w").keep_alive(0)).await;
+        let mut watcher =
+            RawClient::connect(address, Connect::new(version, "w").keep_alive(0)).await;
         watcher.subscribe("gone", 0).await;
-        let mut silent =
-            RawClient::connect(address, Connect::new(version, "silent").keep_alive(1).will("gone", b"x", 0, false)).await;
+        let mut silent = RawClient::connect(
+            address,
+            Connect::new(version, "silent")
+                .keep_alive(1)
+                .will("gone", b"x", 0, false),
+        )
+        .await;
         let started = tokio::time::Instant::now();
         if version == V5 {
             silent.expect_disconnect(0x8D).await;
@@ -192,9 +217,16 @@ async fn silent_client_is_disconnected_after_one_and_a_half_keep_alives_and_its_
 async fn server_keep_alive_is_announced_when_the_maximum_is_lower() {
     let (_broker, address) = start_broker(|c| c.max_keepalive = 30).await;
     let mut client = RawClient::open(address).await;
-    client.send(&Connect::new(V5, "k").keep_alive(120).bytes()).await;
     client
-        .expect(&connack(V5, false, 0, &[prop_u16(0x13, 30), prop_u16(0x21, 20), prop_u16(0x22, 10)]))
+        .send(&Connect::new(V5, "k").keep_alive(120).bytes())
+        .await;
+    client
+        .expect(&connack(
+            V5,
+            false,
+            0,
+            &[prop_u16(0x13, 30), prop_u16(0x21, 20), prop_u16(0x22, 10)],
+        ))
         .await;
 }
 
@@ -202,7 +234,13 @@ async fn server_keep_alive_is_announced_when_the_maximum_is_lower() {
 async fn auth_method_is_refused_and_auth_packet_disconnects_with_0x8c() {
     let (_broker, address) = start_broker(|_| {}).await;
     let mut client = RawClient::open(address).await;
-    client.send(&Connect::new(V5, "a").property(prop_str(0x15, "SCRAM")).bytes()).await;
+    client
+        .send(
+            &Connect::new(V5, "a")
+                .property(prop_str(0x15, "SCRAM"))
+                .bytes(),
+        )
+        .await;
     client.expect(&connack(V5, false, 0x8C, &[])).await;
     client.expect_closed().await;
     let mut client = RawClient::connect(address, Connect::new(V5, "b")).await;
@@ -214,7 +252,10 @@ async fn auth_method_is_refused_and_auth_packet_disconnects_with_0x8c() {
 async fn broker_listens_on_ipv6_and_several_listeners() {
     use ferromqtt::broker::{Broker, BrokerConfig, ListenerConfig};
     let config = BrokerConfig {
-        listeners: vec![ListenerConfig::new("127.0.0.1", 0), ListenerConfig::new("::1", 0)],
+        listeners: vec![
+            ListenerConfig::new("127.0.0.1", 0),
+            ListenerConfig::new("::1", 0),
+        ],
         sys_interval: 0,
         ..BrokerConfig::default()
     };

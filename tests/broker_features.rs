@@ -15,11 +15,17 @@ async fn shared_subscription_round_robins_between_online_members() {
         b.subscribe("$share/g/s/#", 0).await;
         let mut publisher = RawClient::connect(address, Connect::new(version, "pub")).await;
         for packet_id in 1..=4u16 {
-            publisher.publish_qos1("s/x", &[b'0' + packet_id as u8], packet_id).await;
+            publisher
+                .publish_qos1("s/x", &[b'0' + packet_id as u8], packet_id)
+                .await;
         }
         let got_a = a.drain_with_ping().await;
         let got_b = b.drain_with_ping().await;
-        assert_eq!((got_a.len(), got_b.len()), (2, 2), "{got_a:02x?} {got_b:02x?}");
+        assert_eq!(
+            (got_a.len(), got_b.len()),
+            (2, 2),
+            "{got_a:02x?} {got_b:02x?}"
+        );
     }
 }
 
@@ -36,31 +42,50 @@ async fn shared_message_is_queued_for_an_offline_member_only_when_none_is_online
     let mut publisher = RawClient::connect(address, Connect::new(V311, "pub")).await;
     publisher.publish_qos1("t", b"1", 1).await;
     publisher.publish_qos1("t", b"2", 2).await;
-    online.expect(&Publish::new("t", b"1").qos(1, 1).bytes(V311)).await;
-    online.expect(&Publish::new("t", b"2").qos(1, 2).bytes(V311)).await;
+    online
+        .expect(&Publish::new("t", b"1").qos(1, 1).bytes(V311))
+        .await;
+    online
+        .expect(&Publish::new("t", b"2").qos(1, 2).bytes(V311))
+        .await;
     online.send(&DISCONNECT).await;
     online.expect_closed().await;
     publisher.publish_qos1("t", b"3", 3).await;
     let mut away = RawClient::open(address).await;
     away.send(&persistent().bytes()).await;
     away.expect(&connack_ok(V311, true)).await;
-    away.expect(&Publish::new("t", b"3").qos(1, 1).bytes(V311)).await;
+    away.expect(&Publish::new("t", b"3").qos(1, 1).bytes(V311))
+        .await;
 }
 
 #[tokio::test]
 async fn sys_topics_are_published_every_interval() {
     let (_broker, address) = start_broker(|c| c.sys_interval = 1).await;
     let mut sub = RawClient::connect(address, Connect::new(V311, "sys")).await;
-    sub.send(&subscribe(V311, 1, &[("$SYS/broker/clients/connected", 0), ("$SYS/broker/version", 0)], &[])).await;
+    sub.send(&subscribe(
+        V311,
+        1,
+        &[
+            ("$SYS/broker/clients/connected", 0),
+            ("$SYS/broker/version", 0),
+        ],
+        &[],
+    ))
+    .await;
     sub.expect(&suback(V311, 1, &[0, 0])).await;
     let mut topics = Vec::new();
     while topics.len() < 2 {
         let received = parse_publish(&sub.recv().await, V311);
         if received.topic == "$SYS/broker/clients/connected" {
-            let count: u64 = String::from_utf8(received.payload).unwrap().parse().unwrap();
+            let count: u64 = String::from_utf8(received.payload)
+                .unwrap()
+                .parse()
+                .unwrap();
             assert!(count >= 1);
         } else {
-            assert!(String::from_utf8(received.payload).unwrap().starts_with("ferromqtt "));
+            assert!(String::from_utf8(received.payload)
+                .unwrap()
+                .starts_with("ferromqtt "));
         }
         if !topics.contains(&received.topic) {
             topics.push(received.topic);
@@ -103,7 +128,8 @@ async fn delayed_publish_arrives_after_its_delay() {
         let mut publisher = RawClient::connect(address, Connect::new(version, "pub")).await;
         let started = tokio::time::Instant::now();
         publisher.publish_qos1("$delayed/1/later/x", b"d", 1).await;
-        sub.expect(&Publish::new("later/x", b"d").bytes(version)).await;
+        sub.expect(&Publish::new("later/x", b"d").bytes(version))
+            .await;
         assert!(started.elapsed() >= Duration::from_millis(900));
     }
 }
@@ -130,7 +156,11 @@ async fn stats_count_clients_messages_and_subscriptions() {
 #[tokio::test]
 async fn stop_disconnects_v5_with_0x8b_publishes_wills_and_is_idempotent() {
     let (broker, address) = start_broker(|_| {}).await;
-    let mut v5 = RawClient::connect(address, Connect::new(V5, "five").will("wills/five", b"w", 0, true)).await;
+    let mut v5 = RawClient::connect(
+        address,
+        Connect::new(V5, "five").will("wills/five", b"w", 0, true),
+    )
+    .await;
     let mut v3 = RawClient::connect(address, Connect::new(V311, "three")).await;
     broker.stop().await;
     v5.expect_disconnect(0x8B).await;

@@ -642,10 +642,6 @@ impl ConnectionTask {
     /// Closes the socket after writing what is due, and hands the session to the router.
     async fn finish(mut self, reason: CloseReason) {
         let _ = timeout(CLOSE_FLUSH_DEADLINE, self.io.flush_all()).await;
-        {
-            use tokio::io::AsyncWriteExt;
-            let _ = timeout(CLOSE_FLUSH_DEADLINE, self.io.stream.shutdown()).await;
-        }
         let client_id = self.session.client_id.clone();
         match &reason {
             CloseReason::ClientDisconnect { .. } => log::info!("Client {client_id} disconnected."),
@@ -687,6 +683,10 @@ impl ConnectionTask {
             .router
             .send(RouterCommand::Disconnected(Box::new(report)))
             .await;
+        // The router has the session back before the client sees the close, so a client
+        // reacting to the close finds the session stored.
+        use tokio::io::AsyncWriteExt;
+        let _ = timeout(CLOSE_FLUSH_DEADLINE, self.io.stream.shutdown()).await;
     }
 }
 

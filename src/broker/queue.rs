@@ -8,7 +8,7 @@
 use crate::protocol::{Properties, QoS, ReasonCode, TopicName};
 use bytes::Bytes;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -87,6 +87,9 @@ pub struct OutgoingQueue {
     space: Notify,
     limit: usize,
     dropped: AtomicU64,
+    /// Whether a connection drains this queue; paused publishers stop waiting for an
+    /// offline session (its queue would never make room).
+    online: AtomicBool,
 }
 
 impl std::fmt::Debug for OutgoingQueue {
@@ -106,6 +109,7 @@ impl OutgoingQueue {
             space: Notify::new(),
             limit: limit.max(1),
             dropped: AtomicU64::new(0),
+            online: AtomicBool::new(false),
         }
     }
 
@@ -125,7 +129,8 @@ impl OutgoingQueue {
                 PushOutcome::Dropped
             } else {
                 state.messages.push_back(delivery);
-                if state.messages.len() >= self.limit {
+                // Only an online session drains, so only its bound can pause publishers.
+                if online && state.messages.len() >= self.limit {
                     PushOutcome::QueuedOverLimit
                 } else {
                     PushOutcome::Queued
@@ -205,8 +210,18 @@ impl OutgoingQueue {
         self.len() == 0
     }
 
+    /// Below the bound, or nobody drains it (so there is nothing to wait for).
     pub fn has_room(&self) -> bool {
-        self.len() < self.limit
+        !self.online.load(Ordering::Acquire) || self.len() < self.limit
+    }
+
+    /// Marks whether a connection drains the queue; going offline releases publishers
+    /// waiting for room.
+    pub fn set_online(&self, online: bool) {
+        self.online.store(online, Ordering::Release);
+        if !online {
+            self.space.notify_waiters();
+        }
     }
 
     /// Deliveries refused because the queue was full, since it was created.
@@ -305,6 +320,7 @@ mod tests {
     #[tokio::test]
     async fn waiting_publisher_is_released_when_the_queue_drains() {
         let queue = Arc::new(OutgoingQueue::new(1));
+        queue.set_online(true);
         queue.push(delivery(QoS::AtLeastOnce), true);
         assert!(!queue.has_room());
         let waiter = tokio::spawn({
@@ -318,5 +334,23 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn waiting_publisher_is_released_when_the_session_goes_offline() {
+        let queue = Arc::new(OutgoingQueue::new(1));
+        queue.set_online(true);
+        queue.push(delivery(QoS::AtLeastOnce), true);
+        let waiter = tokio::spawn({
+            let queue = queue.clone();
+            async move { queue.wait_for_room().await }
+        });
+        tokio::task::yield_now().await;
+        queue.set_online(false);
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(queue.len(), 1, "the offline session keeps its messages");
     }
 }

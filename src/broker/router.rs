@@ -332,6 +332,7 @@ impl Router {
             return;
         }
         if let Some(entry) = self.sessions.get_mut(&session_id) {
+            entry.queue.set_online(true);
             entry.connection = Some(Online {
                 connection_id: request.connection_id,
                 token: request.token,
@@ -377,6 +378,7 @@ impl Router {
             _ => return,
         }
         entry.connection = None;
+        entry.queue.set_online(false);
         entry.generation += 1;
         entry.expiry = report.expiry;
         self.counters
@@ -624,14 +626,17 @@ impl Router {
                 identifiers.extend(next.identifier);
                 index += 1;
             }
+            let qos = qos.min(message.qos);
             let delivery = Delivery {
-                qos: qos.min(message.qos),
+                qos,
                 retain: message.retain && retain_as_published,
                 subscription_ids: identifiers,
                 message: message.clone(),
             };
             match self.push(first.session, delivery, now) {
-                Some((PushOutcome::QueuedOverLimit, queue)) if message.qos != QoS::AtMostOnce => {
+                // Only QoS 1/2 deliveries pause the publisher: QoS 0 ones are dropped
+                // when full, so waiting for them could wait forever.
+                Some((PushOutcome::QueuedOverLimit, queue)) if qos != QoS::AtMostOnce => {
                     wait_for.push(queue);
                 }
                 Some((PushOutcome::Dropped, _)) if qos != QoS::AtMostOnce => {

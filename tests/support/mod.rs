@@ -111,6 +111,9 @@ pub fn prop_pair(k: &str, v: &str) -> Vec<u8> {
 
 // ---- packets a client sends ----
 
+/// A will: (topic, payload, qos, retain, will properties).
+pub type WillSpec = (String, Vec<u8>, u8, bool, Vec<Vec<u8>>);
+
 #[derive(Clone)]
 pub struct Connect {
     pub version: u8,
@@ -118,8 +121,7 @@ pub struct Connect {
     pub clean: bool,
     pub keep_alive: u16,
     pub properties: Vec<Vec<u8>>,
-    /// (topic, payload, qos, retain, will properties)
-    pub will: Option<(String, Vec<u8>, u8, bool, Vec<Vec<u8>>)>,
+    pub will: Option<WillSpec>,
     pub username: Option<String>,
     pub password: Option<Vec<u8>>,
 }
@@ -278,7 +280,12 @@ impl Publish {
 }
 
 /// SUBSCRIBE with (filter, options byte) pairs.
-pub fn subscribe(version: u8, packet_id: u16, filters: &[(&str, u8)], properties: &[Vec<u8>]) -> Vec<u8> {
+pub fn subscribe(
+    version: u8,
+    packet_id: u16,
+    filters: &[(&str, u8)],
+    properties: &[Vec<u8>],
+) -> Vec<u8> {
     let mut body = packet_id.to_be_bytes().to_vec();
     if version == V5 {
         body.extend(props(properties));
@@ -484,7 +491,9 @@ impl RawClient {
     /// The broker sends DISCONNECT with `reason` (v5) and closes.
     pub async fn expect_disconnect(&mut self, reason: u8) {
         let packets = self.expect_closed().await;
-        let last = packets.last().unwrap_or_else(|| panic!("no DISCONNECT before close"));
+        let last = packets
+            .last()
+            .unwrap_or_else(|| panic!("no DISCONNECT before close"));
         assert_eq!(last[0], 0xE0, "DISCONNECT expected, got {last:02x?}");
         assert_eq!(last.get(2).copied(), Some(reason), "reason in {last:02x?}");
     }
@@ -509,16 +518,25 @@ impl RawClient {
 
     pub async fn subscribe(&mut self, filter: &str, options: u8) {
         let version = self.version;
-        self.send(&subscribe(version, 1, &[(filter, options)], &[])).await;
-        let granted = if version == V5 { options & 0x03 } else { options };
+        self.send(&subscribe(version, 1, &[(filter, options)], &[]))
+            .await;
+        let granted = if version == V5 {
+            options & 0x03
+        } else {
+            options
+        };
         self.expect(&suback(version, 1, &[granted])).await;
     }
 
     /// Publishes QoS 1 and waits for its PUBACK (the broker has routed it by then).
     pub async fn publish_qos1(&mut self, topic: &str, payload: &[u8], packet_id: u16) {
         let version = self.version;
-        self.send(&Publish::new(topic, payload).qos(1, packet_id).bytes(version))
-            .await;
+        self.send(
+            &Publish::new(topic, payload)
+                .qos(1, packet_id)
+                .bytes(version),
+        )
+        .await;
         self.expect(&puback(packet_id)).await;
     }
 }
