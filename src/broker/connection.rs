@@ -9,19 +9,24 @@ use super::auth::AuthHook;
 use super::config::BrokerConfig;
 use super::queue::{Control, Delivery, OutgoingQueue};
 use super::router::{ConnectReply, ConnectRequest, DisconnectReport, Expiry, RouterCommand};
-use super::session::{decide_client_id, refusal, Action, CloseReason, Session, SessionLimits};
+use super::session::{
+    decide_client_id, owned_topic, refusal, Action, CloseReason, Session, SessionLimits,
+};
 use super::stats::Counters;
 use crate::protocol::{decode, encode, DecodeError, Packet, ProtocolVersion, QoS, ReasonCode};
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
-use tokio::time::{sleep_until, timeout, Instant};
+use tokio::time::{sleep_until, timeout, Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 /// Deliveries taken from the queue per wake-up, so one busy session cannot starve reads.
@@ -47,8 +52,25 @@ pub async fn run(
     stream: TcpStream,
     address: SocketAddr,
     token: CancellationToken,
-    _permit: Option<OwnedSemaphorePermit>,
+    permit: Option<OwnedSemaphorePermit>,
 ) {
+    // Boxed here and below: a task's future is as large as its largest state, and the
+    // handshake, the read path and the goodbye are rare next to waiting idle.
+    let Some(mut task) = Box::pin(start(shared, stream, address, token)).await else {
+        return;
+    };
+    let reason = task.serve().await;
+    Box::pin(task.finish(reason)).await;
+    drop(permit);
+}
+
+/// The handshake; on success, the task that serves the session.
+async fn start(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    address: SocketAddr,
+    token: CancellationToken,
+) -> Option<Box<ConnectionTask>> {
     let connection_id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
     let mut connection = Connection {
         shared,
@@ -61,9 +83,13 @@ pub async fn run(
     };
     let Some(accepted) = connection.handshake().await else {
         let _ = timeout(CLOSE_FLUSH_DEADLINE, connection.flush_all()).await;
-        return;
+        return None;
     };
-    let mut task = ConnectionTask {
+    if connection.read_buf.is_empty() {
+        // An idle client holds no read buffer (see `read_and_handle`).
+        connection.read_buf = BytesMut::new();
+    }
+    Some(Box::new(ConnectionTask {
         io: connection,
         session: accepted.session,
         queue: accepted.queue,
@@ -74,9 +100,8 @@ pub async fn run(
         closing: None,
         more_pending: false,
         was_blocked: false,
-    };
-    let reason = task.serve().await;
-    task.finish(reason).await;
+        timer: None,
+    }))
 }
 
 struct Connection {
@@ -129,15 +154,25 @@ impl Connection {
         }
     }
 
-    /// Writes the whole write buffer, stopping early (between writes) if the connection
-    /// is cancelled while `interruptible`.
-    async fn flush(&mut self, interruptible: bool) -> io::Result<Flush> {
+    /// Writes the whole write buffer. With `interrupt_on`, stops early (between writes)
+    /// when the broker stops or that queue asks the connection to close, so a client that
+    /// does not read cannot hold a takeover or a shutdown.
+    async fn flush(&mut self, interrupt_on: Option<&OutgoingQueue>) -> io::Result<Flush> {
         use tokio::io::AsyncWriteExt;
         while !self.write_buf.is_empty() {
-            let written = tokio::select! {
-                biased;
-                _ = self.token.cancelled(), if interruptible => return Ok(Flush::Interrupted),
-                written = self.stream.write(&self.write_buf) => written?,
+            let written = match interrupt_on {
+                None => self.stream.write(&self.write_buf).await?,
+                Some(queue) => tokio::select! {
+                    biased;
+                    _ = self.token.cancelled() => return Ok(Flush::Interrupted),
+                    _ = queue.woken() => {
+                        if queue.has_close() {
+                            return Ok(Flush::Interrupted);
+                        }
+                        continue;
+                    }
+                    written = self.stream.write(&self.write_buf) => written?,
+                },
             };
             if written == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
@@ -152,7 +187,7 @@ impl Connection {
     }
 
     async fn flush_all(&mut self) -> io::Result<()> {
-        self.flush(false).await.map(|_| ())
+        self.flush(None).await.map(|_| ())
     }
 
     /// Reads CONNECT within the connect timeout, checks it, asks the router for the
@@ -267,7 +302,6 @@ impl Connection {
             version,
             clean_start: connect.clean_start,
             keep_alive: connect.keep_alive,
-            token: self.token.clone(),
             reply,
         };
         if shared
@@ -283,6 +317,13 @@ impl Connection {
             _ = self.token.cancelled() => return None,
         };
         let now = Instant::now();
+        let mut connect = connect;
+        if let Some(will) = &mut connect.will {
+            // Own copies: slices would keep the whole CONNECT read buffer alive for the
+            // life of the connection.
+            will.payload = Bytes::copy_from_slice(&will.payload);
+            will.topic = owned_topic(&will.topic);
+        }
         let mut session = Box::new(Session::new(
             reply.session_id,
             client_id,
@@ -370,6 +411,8 @@ struct ConnectionTask {
     /// The last drain filled its batch: drain again without waiting for a wake-up.
     more_pending: bool,
     was_blocked: bool,
+    /// The keep-alive timer, created on first use and reset afterwards.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl ConnectionTask {
@@ -389,6 +432,7 @@ impl ConnectionTask {
     }
 
     async fn serve(&mut self) -> CloseReason {
+        let queue = self.queue.clone();
         loop {
             let now = Instant::now();
             self.handle_control();
@@ -396,7 +440,8 @@ impl ConnectionTask {
             if self.closing.is_none() {
                 self.pump_deliveries(now);
             }
-            match self.io.flush(self.closing.is_none()).await {
+            let interrupt_on = self.closing.is_none().then_some(&*queue);
+            match self.io.flush(interrupt_on).await {
                 Ok(Flush::Done) => {}
                 Ok(Flush::Interrupted) => {
                     self.cancelled();
@@ -406,6 +451,10 @@ impl ConnectionTask {
             }
             if let Some(reason) = self.closing.take() {
                 return reason;
+            }
+            if self.io.token.is_cancelled() {
+                self.cancelled();
+                continue;
             }
             let blocked = self.blocked_on();
             if blocked.is_none() && self.was_blocked {
@@ -418,25 +467,44 @@ impl ConnectionTask {
             } else {
                 self.session.next_deadline()
             };
-            let queue = self.queue.clone();
-            tokio::select! {
-                biased;
-                _ = self.io.token.cancelled() => self.cancelled(),
-                ready = self.io.stream.readable(), if blocked.is_none() => {
-                    if ready.is_err() {
-                        return CloseReason::ConnectionLost;
+            match (deadline, &mut self.timer) {
+                (Some(deadline), Some(timer)) => {
+                    if timer.deadline() != deadline {
+                        timer.as_mut().reset(deadline);
                     }
-                    if let Some(reason) = self.read_and_handle().await {
+                }
+                (Some(deadline), None) => self.timer = Some(Box::pin(sleep_until(deadline))),
+                (None, _) => {}
+            }
+            // Only a paused connection allocates the wait for room.
+            let mut room = blocked.map(|q| Box::pin(async move { q.wait_for_room().await }));
+            // The idle wait: every branch is a small poll_fn over state the task owns, as
+            // this future is part of every idle connection's memory.
+            let stream = &self.io.stream;
+            let timer = &mut self.timer;
+            let event = tokio::select! {
+                biased;
+                ready = poll_fn(|cx| stream.poll_read_ready(cx)), if room.is_none() => {
+                    if ready.is_err() { Wake::Lost } else { Wake::Readable }
+                }
+                _ = poll_fn(|cx| queue.poll_woken(cx)) => Wake::Other,
+                _ = poll_fn(|cx| poll_optional(&mut room, cx)), if room.is_some() => Wake::Other,
+                _ = poll_fn(|cx| poll_optional(timer, cx)), if deadline.is_some() => Wake::Timer,
+                _ = std::future::ready(()), if self.more_pending => Wake::Other,
+            };
+            match event {
+                Wake::Lost => return CloseReason::ConnectionLost,
+                Wake::Readable => {
+                    if let Some(reason) = Box::pin(self.read_and_handle()).await {
                         return reason;
                     }
                 }
-                _ = queue.woken() => {}
-                _ = wait_for_room(blocked.as_deref()), if blocked.is_some() => {}
-                _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                    self.session.handle_timeout(Instant::now(), &mut self.actions);
-                    self.apply_actions().await;
+                Wake::Timer => {
+                    self.session
+                        .handle_timeout(Instant::now(), &mut self.actions);
+                    Box::pin(self.apply_actions()).await;
                 }
-                _ = std::future::ready(()), if self.more_pending => {}
+                Wake::Other => {}
             }
         }
     }
@@ -470,7 +538,13 @@ impl ConnectionTask {
     async fn read_and_handle(&mut self) -> Option<CloseReason> {
         match self.io.try_read() {
             Ok(Some(true)) => {}
-            Ok(None) => return None,
+            Ok(None) => {
+                // A spurious wake-up: keep no buffer while idle.
+                if self.io.read_buf.is_empty() {
+                    self.io.read_buf = BytesMut::new();
+                }
+                return None;
+            }
             Ok(Some(false)) | Err(_) => {
                 self.io.read_buf = BytesMut::new();
                 return Some(CloseReason::ConnectionLost);
@@ -640,7 +714,7 @@ impl ConnectionTask {
     }
 
     /// Closes the socket after writing what is due, and hands the session to the router.
-    async fn finish(mut self, reason: CloseReason) {
+    async fn finish(mut self: Box<Self>, reason: CloseReason) {
         let _ = timeout(CLOSE_FLUSH_DEADLINE, self.io.flush_all()).await;
         let client_id = self.session.client_id.clone();
         match &reason {
@@ -690,10 +764,19 @@ impl ConnectionTask {
     }
 }
 
-async fn wait_for_room(queue: Option<&OutgoingQueue>) {
-    match queue {
-        Some(queue) => queue.wait_for_room().await,
-        None => std::future::pending().await,
+/// What ended an idle wait.
+enum Wake {
+    Readable,
+    Lost,
+    Timer,
+    Other,
+}
+
+/// Polls an optional future; a missing one never completes.
+fn poll_optional<F: Future + Unpin>(future: &mut Option<F>, cx: &mut Context<'_>) -> Poll<()> {
+    match future {
+        Some(future) => Pin::new(future).poll(cx).map(|_| ()),
+        None => Poll::Pending,
     }
 }
 
@@ -715,5 +798,34 @@ mod tests {
     #[test]
     fn assigned_ids_are_unique() {
         assert_ne!(assign_client_id(), assign_client_id());
+    }
+}
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+
+    /// Every idle connection holds its task's future, so it must stay small (see the
+    /// boxing in `run`); 10,000 idle connections are a benchmark target.
+    #[tokio::test]
+    async fn connection_future_stays_small() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let config = Arc::new(BrokerConfig::default());
+        let (router, _inbox) = mpsc::channel(1);
+        let shared = Arc::new(Shared {
+            limits: SessionLimits::from_config(&config),
+            config,
+            router,
+            counters: Arc::new(Counters::new()),
+            auth: Arc::new(crate::broker::AllowAll),
+            next_connection_id: AtomicU64::new(0),
+        });
+        let address = stream.local_addr().unwrap();
+        let future = run(shared, stream, address, CancellationToken::new(), None);
+        let size = std::mem::size_of_val(&future);
+        assert!(size <= 512, "connection future is {size} bytes");
+        assert!(std::mem::size_of::<ConnectionTask>() <= 320);
     }
 }

@@ -70,7 +70,7 @@ pub async fn run(
                     shared.clone(),
                     stream,
                     address,
-                    token.child_token(),
+                    token.clone(),
                     permit,
                 ));
             }

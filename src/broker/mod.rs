@@ -22,6 +22,7 @@ pub use auth::{AllowAll, AuthHook, ClientInfo};
 pub use config::{BrokerConfig, ConfigError, ListenerConfig};
 pub use stats::BrokerStats;
 
+use crate::protocol::ReasonCode;
 use connection::Shared;
 use router::{Router, RouterCommand};
 use session::SessionLimits;
@@ -150,6 +151,11 @@ impl Broker {
         }
         log::info!("Broker shutting down.");
         self.token.cancel();
+        // Idle connections wait on their queue, not on the token: the router tells each.
+        let _ = self
+            .router
+            .send(RouterCommand::CloseAll(ReasonCode::ServerShuttingDown))
+            .await;
         self.tracker.close();
         if tokio::time::timeout(STOP_DEADLINE, self.tracker.wait())
             .await
@@ -188,8 +194,11 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        // Never blocks: tasks see the cancellation and end on their own; the router ends
-        // when the last connection drops its sender.
+        // Never blocks: tasks see the cancellation (or the router's close) and end on
+        // their own; the router ends when the last connection drops its sender.
         self.token.cancel();
+        let _ = self
+            .router
+            .try_send(RouterCommand::CloseAll(ReasonCode::ServerShuttingDown));
     }
 }

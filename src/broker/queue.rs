@@ -10,6 +10,7 @@ use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -75,14 +76,25 @@ pub enum PushOutcome {
 struct QueueState {
     messages: VecDeque<Delivery>,
     control: VecDeque<Control>,
+    /// Set by a push, cleared when the connection task sees it.
+    woken: bool,
+    /// The connection task waiting for a push (a plain waker slot is much smaller in
+    /// every idle connection's future than a `Notified`).
+    waker: Option<Waker>,
+}
+
+impl QueueState {
+    /// Marks the queue woken; the returned waker is to be woken after unlocking.
+    fn wake(&mut self) -> Option<Waker> {
+        self.woken = true;
+        self.waker.take()
+    }
 }
 
 /// A session's bounded queue of deliveries plus its connection's control messages.
 pub struct OutgoingQueue {
     // std Mutex, not tokio: held only for a push or a drain, never across .await.
     state: Mutex<QueueState>,
-    /// Wakes the connection task (single consumer; `notify_one` keeps a permit).
-    wake: Notify,
     /// Wakes publishers paused until this queue is below its bound.
     space: Notify,
     limit: usize,
@@ -105,7 +117,6 @@ impl OutgoingQueue {
     pub fn new(limit: usize) -> OutgoingQueue {
         OutgoingQueue {
             state: Mutex::new(QueueState::default()),
-            wake: Notify::new(),
             space: Notify::new(),
             limit: limit.max(1),
             dropped: AtomicU64::new(0),
@@ -122,33 +133,44 @@ impl OutgoingQueue {
     /// for an online session QoS 1/2 is queued anyway and reported over the limit, so the
     /// router can pause the publisher instead of dropping an acknowledged message.
     pub fn push(&self, delivery: Delivery, online: bool) -> PushOutcome {
-        let outcome = {
-            let mut state = self.lock();
-            let full = state.messages.len() >= self.limit;
-            if full && (delivery.qos == QoS::AtMostOnce || !online) {
-                PushOutcome::Dropped
-            } else {
-                state.messages.push_back(delivery);
-                // Only an online session drains, so only its bound can pause publishers.
-                if online && state.messages.len() >= self.limit {
-                    PushOutcome::QueuedOverLimit
-                } else {
-                    PushOutcome::Queued
-                }
-            }
+        let mut state = self.lock();
+        let full = state.messages.len() >= self.limit;
+        if full && (delivery.qos == QoS::AtMostOnce || !online) {
+            drop(state);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return PushOutcome::Dropped;
+        }
+        state.messages.push_back(delivery);
+        // Only an online session drains, so only its bound can pause publishers.
+        let outcome = if online && state.messages.len() >= self.limit {
+            PushOutcome::QueuedOverLimit
+        } else {
+            PushOutcome::Queued
         };
-        match outcome {
-            PushOutcome::Dropped => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-            _ => self.wake.notify_one(),
+        let waker = state.wake();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
         }
         outcome
     }
 
     pub fn push_control(&self, control: Control) {
-        self.lock().control.push_back(control);
-        self.wake.notify_one();
+        let mut state = self.lock();
+        state.control.push_back(control);
+        let waker = state.wake();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Whether a `Control::Close` is waiting (checked while a write is stuck).
+    pub fn has_close(&self) -> bool {
+        self.lock()
+            .control
+            .iter()
+            .any(|c| matches!(c, Control::Close(_)))
     }
 
     /// Forgets control messages meant for a previous connection of this session.
@@ -229,9 +251,23 @@ impl OutgoingQueue {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Resolves when something was pushed since the last call (a stored permit counts).
+    /// Ready when something was pushed since the last time it was ready.
+    pub fn poll_woken(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.lock();
+        if state.woken {
+            state.woken = false;
+            return Poll::Ready(());
+        }
+        match &state.waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => state.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Resolves when something was pushed since the last wake-up.
     pub async fn woken(&self) {
-        self.wake.notified().await
+        std::future::poll_fn(|cx| self.poll_woken(cx)).await
     }
 
     /// Resolves once the queue is below its bound.

@@ -10,7 +10,9 @@ use super::auth::{AuthHook, ClientInfo};
 use super::config::BrokerConfig;
 use super::queue::{Control, Delivery, Message, OutgoingQueue, PushOutcome, SessionId};
 use super::retained::RetainedStore;
-use super::session::{CloseReason, RouteSubscription, SessionState, SESSION_NEVER_EXPIRES};
+use super::session::{
+    owned_topic, CloseReason, RouteSubscription, SessionState, SESSION_NEVER_EXPIRES,
+};
 use super::stats::Counters;
 use super::subscriptions::{Match, SubscriptionTree};
 use super::sys::{self, ClientEvent, LoadAverages};
@@ -23,7 +25,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, Instant};
-use tokio_util::sync::CancellationToken;
 
 /// Commands the router takes, in the order each connection sent them.
 #[derive(Debug)]
@@ -44,6 +45,8 @@ pub enum RouterCommand {
         filters: Vec<TopicFilter>,
     },
     Disconnected(Box<DisconnectReport>),
+    /// Tell every connected client to go (the broker is stopping): `Control::Close`.
+    CloseAll(ReasonCode),
     /// Publish pending wills, then stop.
     Shutdown(oneshot::Sender<()>),
 }
@@ -77,7 +80,6 @@ pub struct ConnectRequest {
     pub version: ProtocolVersion,
     pub clean_start: bool,
     pub keep_alive: u16,
-    pub token: CancellationToken,
     pub reply: oneshot::Sender<ConnectReply>,
 }
 
@@ -103,7 +105,6 @@ pub struct DisconnectReport {
 
 struct Online {
     connection_id: u64,
-    token: CancellationToken,
 }
 
 struct SessionEntry {
@@ -118,7 +119,7 @@ struct SessionEntry {
     /// Bumped on every connect and disconnect, so stale timers are ignored.
     generation: u64,
     /// A will waiting for its Will Delay Interval.
-    pending_will: Option<Will>,
+    pending_will: Option<Box<Will>>,
     /// A CONNECT waiting for the connection it takes over to hand the session back.
     pending_connect: Option<Box<ConnectRequest>>,
 }
@@ -147,7 +148,8 @@ pub struct Router {
     auth: Arc<dyn AuthHook>,
     tree: SubscriptionTree,
     retained: RetainedStore,
-    sessions: HashMap<SessionId, SessionEntry>,
+    /// Boxed: the map's slots stay small, so its spare capacity costs little.
+    sessions: HashMap<SessionId, Box<SessionEntry>>,
     by_client_id: HashMap<Arc<str>, SessionId>,
     timers: BTreeMap<(Instant, u64), Timer>,
     next_timer: u64,
@@ -235,6 +237,13 @@ impl Router {
                 self.update_subscription_count();
             }
             RouterCommand::Disconnected(report) => self.handle_disconnected(*report, now),
+            RouterCommand::CloseAll(reason) => {
+                for entry in self.sessions.values() {
+                    if entry.connection.is_some() {
+                        entry.queue.push_control(Control::Close(reason));
+                    }
+                }
+            }
             RouterCommand::Shutdown(done) => {
                 self.settle();
                 let _ = done.send(());
@@ -245,7 +254,7 @@ impl Router {
     fn handle_connect(&mut self, request: Box<ConnectRequest>, now: Instant) {
         if let Some(&session) = self.by_client_id.get(&request.client_id) {
             if let Some(entry) = self.sessions.get_mut(&session) {
-                if let Some(online) = &entry.connection {
+                if entry.connection.is_some() {
                     // [MQTT-3.1.4-3] take over: close the old connection first; this
                     // CONNECT completes when it has handed the session back.
                     log::info!(
@@ -255,7 +264,6 @@ impl Router {
                     entry
                         .queue
                         .push_control(Control::Close(ReasonCode::SessionTakenOver));
-                    online.token.cancel();
                     entry.pending_connect = Some(request);
                     return;
                 }
@@ -294,7 +302,7 @@ impl Router {
                 let queue = Arc::new(OutgoingQueue::new(self.config.max_queued_messages));
                 self.sessions.insert(
                     session,
-                    SessionEntry {
+                    Box::new(SessionEntry {
                         client_id: request.client_id.clone(),
                         username: request.username.clone(),
                         address: request.address,
@@ -305,7 +313,7 @@ impl Router {
                         generation: 0,
                         pending_will: None,
                         pending_connect: None,
-                    },
+                    }),
                 );
                 self.by_client_id.insert(request.client_id.clone(), session);
                 (session, false, Box::default(), queue)
@@ -335,7 +343,6 @@ impl Router {
             entry.queue.set_online(true);
             entry.connection = Some(Online {
                 connection_id: request.connection_id,
-                token: request.token,
             });
         }
         let connected = self
@@ -422,7 +429,7 @@ impl Router {
                         at = at.min(now + expiry);
                     }
                     if let Some(entry) = self.sessions.get_mut(&session) {
-                        entry.pending_will = Some(will);
+                        entry.pending_will = Some(Box::new(will));
                     }
                     self.schedule(
                         at,
@@ -473,7 +480,7 @@ impl Router {
             drop(pending);
         }
         if let Some(will) = entry.pending_will.take() {
-            self.publish_will(will, now);
+            self.publish_will(*will, now);
         }
     }
 
@@ -547,7 +554,17 @@ impl Router {
         }
         let message = Arc::new(message);
         if message.retain && self.config.retain_available {
-            self.retained.store(message.clone());
+            // The stored copy owns its bytes: a slice would pin a whole read buffer for
+            // as long as the message stays retained.
+            self.retained.store(Arc::new(Message {
+                topic: owned_topic(&message.topic),
+                payload: Bytes::copy_from_slice(&message.payload),
+                qos: message.qos,
+                retain: true,
+                properties: message.properties.clone(),
+                expires_at: message.expires_at,
+                publisher: message.publisher,
+            }));
             self.counters
                 .retained_messages_count
                 .store(self.retained.len() as u64, Ordering::Relaxed);
@@ -737,7 +754,7 @@ impl Router {
                         .filter(|entry| entry.generation == generation)
                         .and_then(|entry| entry.pending_will.take());
                     if let Some(will) = will {
-                        self.publish_will(will, now);
+                        self.publish_will(*will, now);
                     }
                 }
                 Timer::SessionExpiry {
@@ -782,7 +799,7 @@ impl Router {
         let wills: Vec<Will> = self
             .sessions
             .values_mut()
-            .filter_map(|entry| entry.pending_will.take())
+            .filter_map(|entry| entry.pending_will.take().map(|will| *will))
             .collect();
         for will in wills {
             self.publish_will(will, now);
@@ -822,9 +839,8 @@ mod tests {
         clean_start: bool,
         connection_id: u64,
         now: Instant,
-    ) -> (ConnectReply, CancellationToken) {
+    ) -> (ConnectReply, ()) {
         let (reply, mut receiver) = oneshot::channel();
-        let token = CancellationToken::new();
         router.handle(
             RouterCommand::Connect(Box::new(ConnectRequest {
                 connection_id,
@@ -834,12 +850,11 @@ mod tests {
                 version: ProtocolVersion::V311,
                 clean_start,
                 keep_alive: 60,
-                token: token.clone(),
                 reply,
             })),
             now,
         );
-        (receiver.try_recv().expect("connect answered"), token)
+        (receiver.try_recv().expect("connect answered"), ())
     }
 
     fn subscribe(
@@ -973,7 +988,7 @@ mod tests {
         let mut r = router(BrokerConfig::default());
         let (watcher, _) = connect(&mut r, "watcher", true, 1, now);
         subscribe(&mut r, watcher.session_id, "will", QoS::AtMostOnce, now);
-        let (old, old_token) = connect(&mut r, "c", true, 2, now);
+        let (old, _) = connect(&mut r, "c", true, 2, now);
         let (reply, mut receiver) = oneshot::channel();
         r.handle(
             RouterCommand::Connect(Box::new(ConnectRequest {
@@ -984,12 +999,10 @@ mod tests {
                 version: ProtocolVersion::V5,
                 clean_start: true,
                 keep_alive: 0,
-                token: CancellationToken::new(),
                 reply,
             })),
             now,
         );
-        assert!(old_token.is_cancelled());
         assert!(receiver.try_recv().is_err(), "waits for the old connection");
         let mut control = Vec::new();
         old.queue.take_control(&mut control);

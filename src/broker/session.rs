@@ -199,6 +199,11 @@ pub fn decide_client_id(
     })
 }
 
+/// A copy of `topic` in its own allocation.
+pub fn owned_topic(topic: &TopicName) -> TopicName {
+    TopicName::new(bytestring::ByteString::from(topic.as_str())).unwrap_or_else(|_| topic.clone())
+}
+
 /// A CONNACK refusing a connection; 3.x encodes the reason as its return code.
 pub fn refusal(reason: ReasonCode) -> Packet {
     Packet::ConnAck(ConnAck {
@@ -476,7 +481,8 @@ impl Session {
                         }
                     }
                 } else {
-                    self.topic_aliases[slot] = Some(publish.topic.clone());
+                    // An own copy: a slice would pin the read buffer it came from.
+                    self.topic_aliases[slot] = Some(owned_topic(&publish.topic));
                 }
             }
         }
