@@ -560,10 +560,23 @@ impl Session {
         } else {
             ReasonCode::Success
         };
+        let mut properties = Properties::new();
+        if reason.is_failure() && self.request_problem_information {
+            // [MQTT-3.1.2-29]: reason strings only when the client did not opt out.
+            let text = match reason {
+                ReasonCode::QuotaExceeded => "quota exceeded",
+                ReasonCode::NotAuthorized => "not authorized",
+                ReasonCode::TopicNameInvalid => "invalid topic name",
+                _ => "",
+            };
+            if !text.is_empty() {
+                properties.push(Property::ReasonString(text.to_owned()));
+            }
+        }
         let response = PublishResponse {
             packet_id,
             reason_code: reason,
-            properties: Properties::new(),
+            properties,
         };
         match qos {
             QoS::ExactlyOnce => {
