@@ -3,8 +3,10 @@
 
 use pyo3::prelude::*;
 
+mod broker;
+mod client;
 pub mod errors;
-#[allow(dead_code)] // until the broker and client bindings call it
+mod events;
 pub mod runtime;
 mod topic;
 
@@ -16,5 +18,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let _ = pyo3_log::try_init();
     errors::register(m)?;
     topic::register(m)?;
+    client::register(m)?;
+    broker::register(m)?;
     Ok(())
 }
