@@ -1143,9 +1143,11 @@ class Client:
             int(self._protocol),
             self._client_mode == MQTT_BRIDGE,
         )
-        sock = self.socket()
-        if sock is not None:
-            self._call_socket_callback("on_socket_open", sock)
+        # The socket object is made only when someone looks at it (external loops).
+        if self._on_socket_open is not None:
+            sock = self.socket()
+            if sock is not None:
+                self._call_socket_callback("on_socket_open", sock)
         return MQTT_ERR_SUCCESS
 
     def _drop_unsent_qos0(self) -> None:

@@ -59,6 +59,16 @@ struct Inner {
     warnings: Vec<String>,
 }
 
+impl Inner {
+    /// Nothing for the task to write, forward or close.
+    fn is_idle(&self) -> bool {
+        self.out.is_empty()
+            && self.pending.is_empty()
+            && self.close.is_none()
+            && self.written_qos0.is_empty()
+    }
+}
+
 struct Shared {
     inner: Mutex<Inner>,
     wake: Notify,
@@ -304,13 +314,14 @@ impl ClientHandle {
         }
         protocol::encoded_len(&Packet::Publish(probe), inner.version)?;
         let (packet_id, open, actions) = inner.state.publish(publish, Instant::now())?;
-        let wrote = !actions.is_empty();
+        let idle = inner.is_idle();
         apply(&self.shared, &mut inner, actions);
         if qos == QoS::AtMostOnce && open {
             inner.written_qos0.push(packet_id);
         }
+        let wake = idle && !inner.is_idle();
         drop(inner);
-        if wrote {
+        if wake {
             self.shared.wake.notify_one();
         }
         Ok((packet_id, open))
@@ -326,9 +337,7 @@ impl ClientHandle {
             inner
                 .state
                 .subscribe(subscriptions, properties, Instant::now())?;
-        apply(&self.shared, &mut inner, actions);
-        drop(inner);
-        self.shared.wake.notify_one();
+        self.apply_and_wake(inner, actions);
         Ok(packet_id)
     }
 
@@ -341,9 +350,7 @@ impl ClientHandle {
         let (packet_id, actions) = inner
             .state
             .unsubscribe(filters, properties, Instant::now())?;
-        apply(&self.shared, &mut inner, actions);
-        drop(inner);
-        self.shared.wake.notify_one();
+        self.apply_and_wake(inner, actions);
         Ok(packet_id)
     }
 
@@ -354,12 +361,11 @@ impl ClientHandle {
         }
         let now = Instant::now();
         let mut inner = self.lock();
+        let mut actions = Vec::with_capacity(acks.len());
         for &(packet_id, qos) in acks {
-            let actions = inner.state.ack(packet_id, qos, now);
-            apply(&self.shared, &mut inner, actions);
+            actions.extend(inner.state.ack(packet_id, qos, now));
         }
-        drop(inner);
-        self.shared.wake.notify_one();
+        self.apply_and_wake(inner, actions);
     }
 
     /// Sends DISCONNECT and closes. False when no connection was open.
@@ -369,10 +375,20 @@ impl ClientHandle {
         if actions.is_empty() {
             return false;
         }
-        apply(&self.shared, &mut inner, actions);
-        drop(inner);
-        self.shared.wake.notify_one();
+        self.apply_and_wake(inner, actions);
         true
+    }
+
+    /// Applies `actions` and wakes the task only if it had nothing to do: when work was
+    /// already waiting, a wake-up is already pending and the task takes it all at once.
+    fn apply_and_wake(&self, mut inner: MutexGuard<'_, Inner>, actions: Vec<Action>) {
+        let idle = inner.is_idle();
+        apply(&self.shared, &mut inner, actions);
+        let wake = idle && !inner.is_idle();
+        drop(inner);
+        if wake {
+            self.shared.wake.notify_one();
+        }
     }
 
     pub fn is_open(&self) -> bool {
