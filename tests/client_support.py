@@ -3,6 +3,7 @@ of callbacks that tests wait on (queues with timeouts, never sleeps)."""
 
 from __future__ import annotations
 
+import getpass
 import os
 import queue
 import shutil
@@ -33,6 +34,7 @@ class Mosquitto:
     def __init__(self) -> None:
         self.directory = tempfile.mkdtemp(prefix="ferromqtt-mosquitto-")
         self.port = 0
+        self.unix_path = os.path.join(self.directory, "mqtt.sock")
         self.process: subprocess.Popen[str] | None = None
 
     @property
@@ -45,6 +47,9 @@ class Mosquitto:
             config = os.path.join(self.directory, "mosquitto.conf")
             with open(config, "w") as f:
                 f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n")
+                # A Unix socket listener too (as root, mosquitto would drop to a user that
+                # cannot create the socket file here).
+                f.write(f"user {getpass.getuser()}\nlistener 0 {self.unix_path}\n")
                 f.write("log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n")
                 f.write("log_type information\n")
             self.process = subprocess.Popen(

@@ -216,7 +216,7 @@ def test_module_helpers_match_paho():
         assert ferro.topic_matches_sub(sub, topic) == paho.topic_matches_sub(sub, topic)
 
 
-def test_tls_and_websocket_methods_say_what_is_missing():
+def test_tls_and_proxy_methods_say_what_is_missing():
     client = ferro.Client(ferro.CallbackAPIVersion.VERSION2)
     for call in (
         lambda: client.tls_set(),
@@ -225,8 +225,6 @@ def test_tls_and_websocket_methods_say_what_is_missing():
     ):
         with pytest.raises(NotImplementedError, match="TLS transport is not available"):
             call()
-    with pytest.raises(NotImplementedError, match="WebSocket"):
-        client.ws_set_options()
     with pytest.raises(NotImplementedError, match="proxy"):
         client.proxy_set(proxy_type=1)
     with pytest.raises(NotImplementedError, match="SRV"):

@@ -383,3 +383,18 @@ def test_publish_from_many_threads_gets_distinct_mids_and_all_arrive(mosquitto_b
     payloads = {recorder.wait("on_message")[0].payload for _ in range(200)}
     assert payloads == {f"{n}-{i}".encode() for n in range(4) for i in range(50)}
     stop(client)
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+def test_unix_socket_transport(mosquitto_broker, protocol):
+    topic = unique("unix")
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=protocol, transport="unix")
+    recorder = Recorder(client)
+    client.connect(mosquitto_broker.unix_path)
+    client.loop_start()
+    assert recorder.wait("on_connect")[1] == 0
+    client.subscribe(topic, 1)
+    recorder.wait("on_subscribe")
+    client.publish(topic, "over a unix socket", qos=1)
+    assert recorder.wait("on_message")[0].payload == b"over a unix socket"
+    stop(client)

@@ -102,10 +102,15 @@ class ClientCore:
         properties: bytes | None = None,
         protocol: int = 4,
         bridge: bool = False,
+        transport: str = "tcp",
+        ws_path: str = "/mqtt",
+        ws_headers: list[tuple[str, str]] | None = None,
     ) -> None:
-        """Open TCP (within ``connect_timeout`` seconds) and send CONNECT; any previous
-        connection is dropped silently. Does not wait for CONNACK. Raises OSError
-        (ConnectionRefusedError, ...), TimeoutError, or ValueError for bad arguments."""
+        """Connect (within ``connect_timeout`` seconds) and send CONNECT; any previous
+        connection is dropped silently. Does not wait for CONNACK. ``transport`` is "tcp",
+        "unix" (``host`` is the socket path) or "websockets" (``ws_path``, ``ws_headers``).
+        Raises OSError (ConnectionRefusedError, socket.gaierror, ...), TimeoutError,
+        WebsocketConnectionError, or ValueError for bad arguments."""
 
     def publish(
         self,

@@ -23,9 +23,9 @@ Deliberate differences from paho-mqtt 2.2:
   ``loop_misc()`` have nothing left to do.
 * The server's Receive Maximum, Maximum Packet Size and Topic Alias Maximum are honoured and
   inbound topic aliases are resolved (paho leaves ``message.topic`` empty).
-* TLS, WebSocket, Unix-socket and proxy transports are not available yet: ``tls_set()``,
-  ``tls_set_context()``, ``tls_insecure_set()``, ``ws_set_options()``, ``proxy_set()``,
-  ``connect_srv()`` and ``transport="websockets"|"unix"`` raise NotImplementedError.
+* TLS and proxies are not available yet: ``tls_set()``, ``tls_set_context()``,
+  ``tls_insecure_set()``, ``proxy_set()`` and ``connect_srv()`` raise NotImplementedError.
+  ``transport="websockets"`` (with ``ws_set_options``) and ``transport="unix"`` work.
 """
 
 from __future__ import annotations
@@ -251,8 +251,6 @@ _FAILURES: dict[str, MQTTErrorCode | tuple[type[BaseException], str]] = {
     "max_inflight_negative": (ValueError, "Invalid inflight."),
     "wait_queue_full": (ValueError, "Message is not queued due to ERR_QUEUE_SIZE"),
     "tls": (NotImplementedError, "TLS transport is not available yet in ferromqtt"),
-    "websockets": (NotImplementedError, "WebSocket transport is not available yet in ferromqtt"),
-    "unix": (NotImplementedError, "Unix socket transport is not available yet in ferromqtt"),
     "proxy": (NotImplementedError, "proxy support is not available yet in ferromqtt"),
     "srv": (NotImplementedError, "DNS SRV lookup (connect_srv) is not available yet in ferromqtt"),
 }
@@ -705,6 +703,8 @@ class Client:
         self._on_socket_close: Any = None
         self._on_socket_register_write: Any = None
         self._on_socket_unregister_write: Any = None
+        self._websocket_path = "/mqtt"
+        self._websocket_extra_headers: WebSocketHeaders | None = None
         self._mqttv5_first_connect = True
         self.suppress_exceptions = False
         # The Rust core is made on first use: no IO and no threads at construction.
@@ -912,7 +912,33 @@ class Client:
         )
 
     def ws_set_options(self, path: str = "/mqtt", headers: WebSocketHeaders | None = None) -> None:
-        raise _fail("websockets")
+        """WebSocket request path and extra headers (a dict, or a callable that gets the
+        default handshake headers and returns the headers to send)."""
+        self._websocket_path = path
+        if headers is not None and not (isinstance(headers, dict) or callable(headers)):
+            raise ValueError(
+                "'headers' option to ws_set_options has to be either a dictionary or callable"
+            )
+        self._websocket_extra_headers = headers
+
+    def _websocket_headers(self) -> list[tuple[str, str]]:
+        headers = self._websocket_extra_headers
+        if headers is None:
+            return []
+        if isinstance(headers, dict):
+            return [(str(k), str(v)) for k, v in headers.items()]
+        # A callable sees the headers paho would send and returns the ones to use; the
+        # handshake's own (key, version, upgrade) are always set by the transport.
+        base = {
+            "Host": f"{self._host}:{self._port}",
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Origin": f"https://{self._host}:{self._port}",
+            "Sec-WebSocket-Protocol": "mqtt",
+            "Sec-Websocket-Version": "13",
+        }
+        result = headers(dict(base))
+        return [(str(k), str(v)) for k, v in result.items() if base.get(k) != v]
 
     def tls_set_context(self, context: Any = None) -> None:
         raise _fail("tls")
@@ -1094,10 +1120,6 @@ class Client:
             raise _fail("invalid_host")
         if self._port <= 0:
             raise _fail("invalid_port")
-        if self._transport == "websockets":
-            raise _fail("websockets")
-        if self._transport == "unix":
-            raise _fail("unix")
         core = self._get_core()
         self._state = _CS_CONNECTING
         if self._sock is not None:
@@ -1142,6 +1164,9 @@ class Client:
             _pack_properties(self._connect_properties) if self._protocol == MQTTv5 else None,
             int(self._protocol),
             self._client_mode == MQTT_BRIDGE,
+            self._transport,
+            self._websocket_path,
+            self._websocket_headers() if self._transport == "websockets" else None,
         )
         # The socket object is made only when someone looks at it (external loops).
         if self._on_socket_open is not None:

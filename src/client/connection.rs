@@ -28,6 +28,7 @@ use crate::protocol::{
     self, Connect, Disconnect, Packet, ProtocolVersion, Publish, QoS, ReasonCode, Subscription,
     TopicFilter, MAX_PACKET_SIZE,
 };
+use crate::transport::{self, BoxedStream, ConnectOptions, Endpoint};
 
 /// Events waiting for the application; beyond this the task stops reading the socket.
 pub const EVENT_CAPACITY: usize = 4096;
@@ -35,9 +36,9 @@ const READ_CAPACITY: usize = 64 * 1024;
 
 /// Where and how to connect.
 pub struct ConnectParams {
-    pub host: String,
-    pub port: u16,
-    /// Local address to bind before connecting (paho's `bind_address`/`bind_port`).
+    /// Endpoint (TCP host and port, or a Unix socket path), TLS and WebSocket settings.
+    pub target: ConnectOptions,
+    /// Local address to bind before connecting over TCP (paho's `bind_address`/`bind_port`).
     pub bind: Option<(String, u16)>,
     pub connect_timeout: Duration,
     pub connect: Connect,
@@ -235,26 +236,24 @@ impl ClientHandle {
         lock(&self.shared)
     }
 
-    /// Opens a TCP connection (with timeout) and starts its task, which sends CONNECT.
-    /// Any previous connection is dropped without an event (paho's `reconnect`).
-    /// Blocks the calling thread: call it without holding the GIL.
+    /// Opens the connection (TCP or Unix socket, then TLS and the WebSocket upgrade as
+    /// `params.target` says, all within the connect timeout) and starts its task, which
+    /// sends CONNECT. Any previous connection is dropped without an event (paho's
+    /// `reconnect`). Blocks the calling thread: call it without holding the GIL.
     pub fn connect(&self, params: ConnectParams) -> Result<(), ClientError> {
         self.abort_connection();
         let ConnectParams {
-            host,
-            port,
+            target,
             bind,
             connect_timeout,
             connect,
         } = params;
-        let target = format!("{host}:{port}");
         let stream = self.runtime.block_on(async {
-            match tokio::time::timeout(connect_timeout, open_tcp(&host, port, bind)).await {
+            match tokio::time::timeout(connect_timeout, open_stream(&target, bind)).await {
                 Ok(result) => result,
-                Err(_) => Err(ClientError::ConnectTimeout(target)),
+                Err(_) => Err(ClientError::ConnectTimeout(describe_endpoint(&target))),
             }
         })?;
-        stream.set_nodelay(true)?;
         self.start(stream, connect);
         Ok(())
     }
@@ -454,6 +453,27 @@ fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
         .inner
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn describe_endpoint(target: &ConnectOptions) -> String {
+    match &target.endpoint {
+        Endpoint::Tcp { host, port } => format!("{host}:{port}"),
+        Endpoint::Unix { path } => path.display().to_string(),
+    }
+}
+
+async fn open_stream(
+    target: &ConnectOptions,
+    bind: Option<(String, u16)>,
+) -> Result<BoxedStream, ClientError> {
+    match &target.endpoint {
+        Endpoint::Tcp { host, port } => {
+            let socket = open_tcp(host, *port, bind).await?;
+            socket.set_nodelay(true)?;
+            Ok(transport::wrap_client_stream(socket, host, *port, target).await?)
+        }
+        Endpoint::Unix { .. } => Ok(transport::connect(target).await?),
+    }
 }
 
 async fn open_tcp(

@@ -13,11 +13,14 @@ use pyo3::types::{PyBytes, PyList};
 
 use super::events::{event_to_py, properties_from_py, properties_to_py, PropertyContext};
 use super::runtime;
-use crate::client::{ClientError, ClientHandle, ConnectParams, EventReceiver, Limits};
+use crate::client::{
+    ClientError, ClientHandle, ConnectOptions, ConnectParams, EventReceiver, Limits,
+};
 use crate::protocol::{
     Connect, Disconnect, PacketType, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling,
     Subscription, SubscriptionOptions, TopicFilter, TopicName, Will,
 };
+use crate::transport::WsClientSettings;
 
 /// paho's MQTTErrorCode values the core returns.
 const MQTT_ERR_SUCCESS: i32 = 0;
@@ -71,7 +74,8 @@ impl ClientCore {
     /// Opens the TCP connection and sends CONNECT; does not wait for CONNACK.
     #[pyo3(signature = (host, port, keepalive, client_id, clean_start, connect_timeout,
         bind_address="", bind_port=0, username=None, password=None, will=None,
-        properties=None, protocol=4, bridge=false))]
+        properties=None, protocol=4, bridge=false, transport="tcp", ws_path="/mqtt",
+        ws_headers=None))]
     #[allow(clippy::too_many_arguments)]
     fn connect(
         &self,
@@ -90,6 +94,9 @@ impl ClientCore {
         properties: Option<Vec<u8>>,
         protocol: u8,
         bridge: bool,
+        transport: &str,
+        ws_path: &str,
+        ws_headers: Option<Vec<(String, String)>>,
     ) -> PyResult<()> {
         let version = protocol_version(protocol)?;
         *self.version.lock().unwrap_or_else(|p| p.into_inner()) = version;
@@ -130,9 +137,26 @@ impl ClientCore {
         if !(connect_timeout > 0.0 && connect_timeout.is_finite()) {
             return Err(PyValueError::new_err("connect_timeout must be positive"));
         }
+        let target = match transport {
+            "tcp" => ConnectOptions::tcp(host, port),
+            "unix" => ConnectOptions::unix(host),
+            "websockets" => {
+                let mut options = ConnectOptions::tcp(host, port);
+                options.websocket = Some(WsClientSettings {
+                    path: ws_path.to_owned(),
+                    headers: ws_headers.unwrap_or_default(),
+                    ..WsClientSettings::default()
+                });
+                options
+            }
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "transport must be \"websockets\", \"tcp\" or \"unix\", not {other}"
+                )))
+            }
+        };
         let params = ConnectParams {
-            host,
-            port,
+            target,
             bind,
             connect_timeout: Duration::from_secs_f64(connect_timeout),
             connect,
