@@ -35,6 +35,8 @@ class Mosquitto:
         self.directory = tempfile.mkdtemp(prefix="ferromqtt-mosquitto-")
         self.port = 0
         self.unix_path = os.path.join(self.directory, "mqtt.sock")
+        # More listeners or options, appended to the generated config.
+        self.extra_config = ""
         self.process: subprocess.Popen[str] | None = None
 
     @property
@@ -50,6 +52,7 @@ class Mosquitto:
                 # A Unix socket listener too (as root, mosquitto would drop to a user that
                 # cannot create the socket file here).
                 f.write(f"user {getpass.getuser()}\nlistener 0 {self.unix_path}\n")
+                f.write(self.extra_config)
                 f.write("log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n")
                 f.write("log_type information\n")
             self.process = subprocess.Popen(
