@@ -44,6 +44,7 @@ class Mosquitto:
         return "127.0.0.1"
 
     def start(self, port: int | None = None) -> None:
+        self.log: list[str] = []
         for _ in range(5):
             self.port = port or _free_port()
             config = os.path.join(self.directory, "mosquitto.conf")
@@ -64,7 +65,7 @@ class Mosquitto:
             if self._wait_running():
                 return
             self.stop()
-        raise RuntimeError("mosquitto did not start")
+        raise RuntimeError("mosquitto did not start:\n" + "".join(self.log))
 
     def _wait_running(self) -> bool:
         """Reads mosquitto's log until it says it runs (or it exits)."""
@@ -73,6 +74,7 @@ class Mosquitto:
         timer.start()
         try:
             for line in self.process.stdout:
+                self.log.append(line)
                 if "running" in line:
                     threading.Thread(target=self._drain, daemon=True).start()
                     return True
