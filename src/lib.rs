@@ -4,6 +4,7 @@
 //! over tokio; `python` (feature `python`) is the PyO3 boundary and nothing else.
 
 pub mod auth;
+pub mod broker;
 pub mod client;
 pub mod protocol;
 pub mod transport;
