@@ -172,3 +172,45 @@ class Recorder:
                 self.seen.append(self.events.get_nowait())
             except queue.Empty:
                 return [name for name, _ in self.seen]
+
+
+class FerroBroker:
+    """ferromqtt's own in-process broker with the part of Mosquitto's interface the client
+    tests use (host, port, start(port), stop())."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.broker = None
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    def start(self, port: int | None = None) -> None:
+        from ferromqtt.broker import Broker
+
+        self.broker = Broker(port=port or 0).start()
+        self.port = self.broker.port
+
+    def stop(self) -> None:
+        broker, self.broker = self.broker, None
+        if broker is not None:
+            broker.stop()
+
+
+@pytest.fixture(params=["mosquitto", "ferromqtt"])
+def any_broker(request):
+    """Mosquitto and ferromqtt's broker in turn."""
+    if request.param == "mosquitto":
+        if MOSQUITTO is None:
+            pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+        broker: Any = Mosquitto()
+    else:
+        broker = FerroBroker()
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+        if isinstance(broker, Mosquitto):
+            shutil.rmtree(broker.directory, ignore_errors=True)
