@@ -103,10 +103,18 @@ class ClientCore:
         properties: bytes | None = None,
         protocol: int = 4,
         bridge: bool = False,
+        transport: str = "tcp",
+        ws_path: str = "/mqtt",
+        ws_headers: list[tuple[str, str]] | None = None,
+        tls: tuple[str | None, str | None, str | None, int, bool, list[str]] | None = None,
     ) -> None:
-        """Open TCP (within ``connect_timeout`` seconds) and send CONNECT; any previous
-        connection is dropped silently. Does not wait for CONNACK. Raises OSError
-        (ConnectionRefusedError, ...), TimeoutError, or ValueError for bad arguments."""
+        """Connect (within ``connect_timeout`` seconds) and send CONNECT; any previous
+        connection is dropped silently. Does not wait for CONNACK. ``transport`` is "tcp",
+        "unix" (``host`` is the socket path) or "websockets" (``ws_path``, ``ws_headers``).
+        ``tls`` = (ca_file, cert_file, key_file, verification (0 full, 1 no host name
+        check, 2 none), tls13_only, alpn_protocols) turns TLS (rustls) on.
+        Raises OSError (ConnectionRefusedError, socket.gaierror, ...), TimeoutError,
+        WebsocketConnectionError, or ValueError for bad arguments."""
 
     def publish(
         self,
