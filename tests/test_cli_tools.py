@@ -23,7 +23,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import pytest
 
@@ -44,6 +44,7 @@ needs_mosquitto_clients = pytest.mark.skipif(
     MOSQUITTO_PUB is None or MOSQUITTO_SUB is None,
     reason="needs mosquitto_pub and mosquitto_sub (apt-get install mosquitto-clients)",
 )
+MOSQUITTO_CLIENTS = [pytest.mark.interop, needs_mosquitto_clients]
 
 FERRO_PUB = [sys.executable, "-m", "ferromqtt", "pub"]
 FERRO_SUB = [sys.executable, "-m", "ferromqtt", "sub"]
@@ -126,11 +127,29 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unty
         process.stdout.close()
 
 
+@pytest.fixture(
+    scope="module",
+    params=[
+        "ferromqtt",
+        pytest.param("mosquitto", marks=[pytest.mark.interop, needs_mosquitto]),
+    ],
+)
+def broker(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """Each feature test runs against our own broker and against Mosquitto."""
+    if request.param == "mosquitto":
+        yield request.getfixturevalue("mosquitto")
+        return
+    from ferromqtt.broker import Broker
+
+    with Broker(host="127.0.0.1", port=0) as ours:
+        yield ours
+
+
 def run(argv: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(argv, input=stdin, capture_output=True, timeout=TIMEOUT)
 
 
-def pub(tool: list[str], broker: MosquittoBroker, *args: str, stdin: bytes = b"") -> None:
+def pub(tool: list[str], broker: Any, *args: str, stdin: bytes = b"") -> None:
     done = run([*tool, "-h", broker.host, "-p", str(broker.port), *args], stdin)
     assert (done.returncode, done.stderr) == (0, b""), done
 
@@ -139,7 +158,7 @@ class Subscriber:
     """A running sub tool; `ready` is published retained first so that its first output
     line says the subscription is in place."""
 
-    def __init__(self, tool: list[str], broker: MosquittoBroker, *args: str) -> None:
+    def __init__(self, tool: list[str], broker: Any, *args: str) -> None:
         self.process = subprocess.Popen(
             [*tool, "-h", broker.host, "-p", str(broker.port), *args],
             stdout=subprocess.PIPE,
@@ -186,7 +205,7 @@ def _close_subscribers():  # type: ignore[no-untyped-def]
 
 
 def subscribe_ready(
-    sub_tool: list[str], pub_tool: list[str], broker: MosquittoBroker, base: str, *args: str
+    sub_tool: list[str], pub_tool: list[str], broker: Any, base: str, *args: str
 ) -> Subscriber:
     """Start a subscriber on base/# whose first line (checked here) is the retained ready
     message, then return it: everything published afterwards reaches it. `args` must print
@@ -203,8 +222,8 @@ TOOLS = {
 }
 PAIRS = [
     pytest.param("ferromqtt", "ferromqtt", id="ferromqtt-to-ferromqtt"),
-    pytest.param("ferromqtt", "mosquitto", marks=needs_mosquitto_clients, id="to-mosquitto_sub"),
-    pytest.param("mosquitto", "ferromqtt", marks=needs_mosquitto_clients, id="from-mosquitto_pub"),
+    pytest.param("ferromqtt", "mosquitto", marks=MOSQUITTO_CLIENTS, id="to-mosquitto_sub"),
+    pytest.param("mosquitto", "ferromqtt", marks=MOSQUITTO_CLIENTS, id="from-mosquitto_pub"),
 ]
 VERSIONS = ["mqttv31", "mqttv311", "mqttv5"]
 
@@ -212,18 +231,15 @@ VERSIONS = ["mqttv31", "mqttv311", "mqttv5"]
 # -- round trips ---------------------------------------------------------------------------
 
 
-@pytest.mark.interop
 @pytest.mark.parametrize("qos", [0, 1, 2])
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("publisher, subscriber", PAIRS)
-def test_message_round_trips_at_each_qos_and_version(
-    mosquitto, publisher, subscriber, version, qos
-):  # type: ignore[no-untyped-def]
+def test_message_round_trips_at_each_qos_and_version(broker, publisher, subscriber, version, qos):  # type: ignore[no-untyped-def]
     base = unique()
     sub = subscribe_ready(
         TOOLS[subscriber][1],
         TOOLS[publisher][0],
-        mosquitto,
+        broker,
         base,
         "-V",
         version,
@@ -234,22 +250,19 @@ def test_message_round_trips_at_each_qos_and_version(
         "-F",
         "%t|%p",
     )
-    pub(
-        TOOLS[publisher][0], mosquitto, "-V", version, "-q", str(qos), "-t", f"{base}/m", "-m", "hé"
-    )
+    pub(TOOLS[publisher][0], broker, "-V", version, "-q", str(qos), "-t", f"{base}/m", "-m", "hé")
     assert sub.line() == f"{base}/m|hé\n".encode()
     assert sub.finish() == (0, b"")
 
 
-@pytest.mark.interop
 @pytest.mark.parametrize("version", VERSIONS)
-def test_sub_prints_qos_retain_and_verbose_topic(mosquitto, version):  # type: ignore[no-untyped-def]
+def test_sub_prints_qos_retain_and_verbose_topic(broker, version):  # type: ignore[no-untyped-def]
     base = unique()
-    pub(FERRO_PUB, mosquitto, "-V", version, "-t", f"{base}/r", "-m", "kept", "-r", "-q", "1")
-    done = run([*FERRO_SUB, "-p", str(mosquitto.port), "-V", version, "-q", "2", "-t",
+    pub(FERRO_PUB, broker, "-V", version, "-t", f"{base}/r", "-m", "kept", "-r", "-q", "1")
+    done = run([*FERRO_SUB, "-p", str(broker.port), "-V", version, "-q", "2", "-t",
                 f"{base}/r", "-C", "1", "-v"])  # fmt: skip
     assert (done.returncode, done.stdout) == (0, f"{base}/r kept\n".encode())
-    done = run([*FERRO_SUB, "-p", str(mosquitto.port), "-V", version, "-q", "2", "-t",
+    done = run([*FERRO_SUB, "-p", str(broker.port), "-V", version, "-q", "2", "-t",
                 f"{base}/r", "-C", "1", "-F", "%q %r %l", "-N"])  # fmt: skip
     assert (done.returncode, done.stdout) == (0, b"1 1 4")
 
@@ -257,21 +270,18 @@ def test_sub_prints_qos_retain_and_verbose_topic(mosquitto, version):  # type: i
 # -- retained, -R, --retained-only, -T, -C, -W, -E ---------------------------------------------
 
 
-@pytest.mark.interop
-@pytest.mark.parametrize(
-    "tool", ["ferromqtt", pytest.param("mosquitto", marks=needs_mosquitto_clients)]
-)
-def test_no_stale_flag_skips_retained_messages(mosquitto, tool):  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("tool", ["ferromqtt", pytest.param("mosquitto", marks=MOSQUITTO_CLIENTS)])
+def test_no_stale_flag_skips_retained_messages(broker, tool):  # type: ignore[no-untyped-def]
     base = unique()
-    pub(FERRO_PUB, mosquitto, "-t", f"{base}/old", "-r", "-m", "stale")
+    pub(FERRO_PUB, broker, "-t", f"{base}/old", "-r", "-m", "stale")
     command = TOOLS[tool][1]
     if tool == "mosquitto":
         # mosquitto_sub flushes messages but not its -d lines.
         command = [shutil.which("stdbuf") or "stdbuf", "-oL", *command]
-    sub = Subscriber(command, mosquitto, "-t", f"{base}/#", "-R", "-v", "-C", "1", "-d")
+    sub = Subscriber(command, broker, "-t", f"{base}/#", "-R", "-v", "-C", "1", "-d")
     while not sub.line().startswith(b"Subscribed (mid:"):
         pass
-    pub(FERRO_PUB, mosquitto, "-t", f"{base}/new", "-m", "fresh")
+    pub(FERRO_PUB, broker, "-t", f"{base}/new", "-m", "fresh")
     printed = []
     while line := sub.line():
         if not line.startswith(b"Client "):
@@ -280,37 +290,32 @@ def test_no_stale_flag_skips_retained_messages(mosquitto, tool):  # type: ignore
     assert sub.finish()[0] == 0
 
 
-@pytest.mark.interop
-@pytest.mark.parametrize(
-    "tool", ["ferromqtt", pytest.param("mosquitto", marks=needs_mosquitto_clients)]
-)
-def test_retained_only_prints_retained_and_exits_on_first_live_message(mosquitto, tool):  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("tool", ["ferromqtt", pytest.param("mosquitto", marks=MOSQUITTO_CLIENTS)])
+def test_retained_only_prints_retained_and_exits_on_first_live_message(broker, tool):  # type: ignore[no-untyped-def]
     base = unique()
-    pub(FERRO_PUB, mosquitto, "-t", f"{base}/old", "-r", "-m", "stale")
-    sub = Subscriber(TOOLS[tool][1], mosquitto, "-t", f"{base}/#", "--retained-only", "-v")
+    pub(FERRO_PUB, broker, "-t", f"{base}/old", "-r", "-m", "stale")
+    sub = Subscriber(TOOLS[tool][1], broker, "-t", f"{base}/#", "--retained-only", "-v")
     assert sub.line() == f"{base}/old stale\n".encode()
-    pub(FERRO_PUB, mosquitto, "-t", f"{base}/new", "-m", "fresh")
+    pub(FERRO_PUB, broker, "-t", f"{base}/new", "-m", "fresh")
     assert sub.line() == b""  # exited without printing the live message
     assert sub.finish() == (0, b"")
 
 
-@pytest.mark.interop
-def test_filter_out_topics_are_not_printed_nor_counted(mosquitto):  # type: ignore[no-untyped-def]
+def test_filter_out_topics_are_not_printed_nor_counted(broker):  # type: ignore[no-untyped-def]
     base = unique()
     sub = subscribe_ready(
-        FERRO_SUB, FERRO_PUB, mosquitto, base, "-T", f"{base}/skip/#", "-C", "2", "-F", "%t|%p"
+        FERRO_SUB, FERRO_PUB, broker, base, "-T", f"{base}/skip/#", "-C", "2", "-F", "%t|%p"
     )
-    pub(FERRO_PUB, mosquitto, "-t", f"{base}/skip/a", "-m", "no")
-    pub(FERRO_PUB, mosquitto, "-t", f"{base}/keep", "-m", "yes")
+    pub(FERRO_PUB, broker, "-t", f"{base}/skip/a", "-m", "no")
+    pub(FERRO_PUB, broker, "-t", f"{base}/keep", "-m", "yes")
     assert sub.line() == f"{base}/keep|yes\n".encode()
     assert sub.finish() == (0, b"")
 
 
-@pytest.mark.interop
-def test_count_stops_after_exactly_that_many_messages(mosquitto):  # type: ignore[no-untyped-def]
+def test_count_stops_after_exactly_that_many_messages(broker):  # type: ignore[no-untyped-def]
     base = unique()
-    sub = subscribe_ready(FERRO_SUB, FERRO_PUB, mosquitto, base, "-C", "3", "-F", "%t|%p")
-    pub(FERRO_PUB, mosquitto, "-t", f"{base}/n", "-m", "again", "--repeat", "3", "-q", "1")
+    sub = subscribe_ready(FERRO_SUB, FERRO_PUB, broker, base, "-C", "3", "-F", "%t|%p")
+    pub(FERRO_PUB, broker, "-t", f"{base}/n", "-m", "again", "--repeat", "3", "-q", "1")
     assert [sub.line(), sub.line(), sub.line()] == [
         f"{base}/n|again\n".encode(),
         f"{base}/n|again\n".encode(),
@@ -319,9 +324,8 @@ def test_count_stops_after_exactly_that_many_messages(mosquitto):  # type: ignor
     assert sub.finish() == (0, b"")
 
 
-@pytest.mark.interop
-def test_exit_on_subscribe_returns_once_subscribed(mosquitto):  # type: ignore[no-untyped-def]
-    done = run([*FERRO_SUB, "-p", str(mosquitto.port), "-t", unique(), "-E", "-d", "-i", "e1"])
+def test_exit_on_subscribe_returns_once_subscribed(broker):  # type: ignore[no-untyped-def]
+    done = run([*FERRO_SUB, "-p", str(broker.port), "-t", unique(), "-E", "-d", "-i", "e1"])
     assert done.returncode == 0
     assert done.stdout.splitlines()[-2:] == [
         b"Subscribed (mid: 1): 0",
@@ -329,22 +333,20 @@ def test_exit_on_subscribe_returns_once_subscribed(mosquitto):  # type: ignore[n
     ]
 
 
-@pytest.mark.interop
-def test_persistent_session_keeps_messages_while_offline(mosquitto):  # type: ignore[no-untyped-def]
+def test_persistent_session_keeps_messages_while_offline(broker):  # type: ignore[no-untyped-def]
     base, client_id = unique(), uuid.uuid4().hex[:12]
-    session = ["-p", str(mosquitto.port), "-V", "5", "-c", "-i", client_id, "-q", "1",
+    session = ["-p", str(broker.port), "-V", "5", "-c", "-i", client_id, "-q", "1",
                "-x", "60", "-t", f"{base}/#"]  # fmt: skip
     assert run([*FERRO_SUB, *session, "-E"]).returncode == 0
-    pub(FERRO_PUB, mosquitto, "-t", f"{base}/queued", "-m", "kept", "-q", "1")
+    pub(FERRO_PUB, broker, "-t", f"{base}/queued", "-m", "kept", "-q", "1")
     done = run([*FERRO_SUB, *session, "-C", "1", "-v"])
     assert (done.returncode, done.stdout) == (0, f"{base}/queued kept\n".encode())
 
 
-@pytest.mark.interop
-def test_will_is_published_when_the_client_dies(mosquitto):  # type: ignore[no-untyped-def]
+def test_will_is_published_when_the_client_dies(broker):  # type: ignore[no-untyped-def]
     base = unique()
-    watcher = subscribe_ready(FERRO_SUB, FERRO_PUB, mosquitto, base, "-F", "%t|%p", "-C", "2")
-    doomed = Subscriber(FERRO_SUB, mosquitto, "-t", unique(), "-d", "--will-topic",
+    watcher = subscribe_ready(FERRO_SUB, FERRO_PUB, broker, base, "-F", "%t|%p", "-C", "2")
+    doomed = Subscriber(FERRO_SUB, broker, "-t", unique(), "-d", "--will-topic",
                         f"{base}/will", "--will-payload", "gone", "--will-qos", "1")  # fmt: skip
     while not doomed.line().startswith(b"Subscribed (mid:"):
         pass
@@ -357,26 +359,24 @@ def test_will_is_published_when_the_client_dies(mosquitto):  # type: ignore[no-u
 # -- payload sources -------------------------------------------------------------------------
 
 
-@pytest.mark.interop
-def test_stdin_line_mode_sends_one_message_per_line(mosquitto):  # type: ignore[no-untyped-def]
+def test_stdin_line_mode_sends_one_message_per_line(broker):  # type: ignore[no-untyped-def]
     base = unique()
-    sub = subscribe_ready(FERRO_SUB, FERRO_PUB, mosquitto, base, "-C", "4", "-F", "%t|%p")
-    pub(FERRO_PUB, mosquitto, "-t", f"{base}/l", "-l", "-q", "1", stdin=b"one\n\nthree")
+    sub = subscribe_ready(FERRO_SUB, FERRO_PUB, broker, base, "-C", "4", "-F", "%t|%p")
+    pub(FERRO_PUB, broker, "-t", f"{base}/l", "-l", "-q", "1", stdin=b"one\n\nthree")
     lines = [sub.line() for _ in range(3)]
     assert lines == [f"{base}/l|{text}\n".encode() for text in ("one", "", "three")]
     assert sub.finish() == (0, b"")
 
 
-@pytest.mark.interop
-def test_stdin_whole_mode_file_and_null_message_keep_bytes_exact(mosquitto, tmp_path: Path):  # type: ignore[no-untyped-def]
+def test_stdin_whole_mode_file_and_null_message_keep_bytes_exact(broker, tmp_path: Path):  # type: ignore[no-untyped-def]
     base = unique()
     blob = bytes(range(256)) + b"\n\r\n"
     path = tmp_path / "payload.bin"
     path.write_bytes(blob[::-1])
-    sub = subscribe_ready(FERRO_SUB, FERRO_PUB, mosquitto, base, "-C", "4", "-F", "%t|%x")
-    pub(FERRO_PUB, mosquitto, "-t", f"{base}/s", "-s", stdin=blob)
-    pub(FERRO_PUB, mosquitto, "-t", f"{base}/f", "-f", str(path), "-q", "2")
-    pub(FERRO_PUB, mosquitto, "-t", f"{base}/n", "-n")
+    sub = subscribe_ready(FERRO_SUB, FERRO_PUB, broker, base, "-C", "4", "-F", "%t|%x")
+    pub(FERRO_PUB, broker, "-t", f"{base}/s", "-s", stdin=blob)
+    pub(FERRO_PUB, broker, "-t", f"{base}/f", "-f", str(path), "-q", "2")
+    pub(FERRO_PUB, broker, "-t", f"{base}/n", "-n")
     assert [sub.line() for _ in range(3)] == [
         f"{base}/s|{blob.hex()}\n".encode(),
         f"{base}/f|{blob[::-1].hex()}\n".encode(),
@@ -399,26 +399,25 @@ FORMATS = [
 @pytest.mark.interop
 @needs_mosquitto_clients
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_format_output_is_byte_for_byte_mosquitto_subs(mosquitto, fmt):  # type: ignore[no-untyped-def]
+def test_format_output_is_byte_for_byte_mosquitto_subs(broker, fmt):  # type: ignore[no-untyped-def]
     topic = unique()
-    pub(FERRO_PUB, mosquitto, "-V", "5", "-t", topic, "-r", "-m", 'hé"\tllo', "-q", "1",
+    pub(FERRO_PUB, broker, "-V", "5", "-t", topic, "-r", "-m", 'hé"\tllo', "-q", "1",
         "-D", "publish", "user-property", "k", "v", "-D", "publish", "user-property", "k2", "v2",
         "-D", "publish", "content-type", "text/plain", "-D", "publish", "response-topic", "re/ply",
         "-D", "publish", "payload-format-indicator", "1",
         "-D", "publish", "correlation-data", "c0rr")  # fmt: skip
     outputs = []
     for tool in (FERRO_SUB, [MOSQUITTO_SUB or ""]):
-        done = run([*tool, "-p", str(mosquitto.port), "-V", "5", "-t", topic, "-C", "1", "-F", fmt])
+        done = run([*tool, "-p", str(broker.port), "-V", "5", "-t", topic, "-C", "1", "-F", fmt])
         assert done.returncode == 0, done
         outputs.append(done.stdout)
     assert outputs[0] == outputs[1]
 
 
-@pytest.mark.interop
-def test_time_formats_and_mosquitto_json(mosquitto):  # type: ignore[no-untyped-def]
+def test_time_formats_and_mosquitto_json(broker):  # type: ignore[no-untyped-def]
     topic = unique()
-    pub(FERRO_PUB, mosquitto, "-t", topic, "-r", "-m", '{"t": 21.5}')
-    done = run([*FERRO_SUB, "-p", str(mosquitto.port), "-t", topic, "-C", "1", "-F",
+    pub(FERRO_PUB, broker, "-t", topic, "-r", "-m", '{"t": 21.5}')
+    done = run([*FERRO_SUB, "-p", str(broker.port), "-t", topic, "-C", "1", "-F",
                 r"%I\n%U\n@Y @N\n%j\n%J"])  # fmt: skip
     iso, unix, strf, obj, raw, _end = done.stdout.decode().split("\n")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}", iso)
@@ -430,17 +429,16 @@ def test_time_formats_and_mosquitto_json(mosquitto):  # type: ignore[no-untyped-
     assert json.loads(raw)["payload"] == {"t": 21.5}
 
 
-@pytest.mark.interop
-def test_json_output_has_properties_and_base64_for_binary(mosquitto):  # type: ignore[no-untyped-def]
+def test_json_output_has_properties_and_base64_for_binary(broker):  # type: ignore[no-untyped-def]
     base = unique()
-    pub(FERRO_PUB, mosquitto, "-V", "5", "-t", f"{base}/ready", "-r", "-m", "ready")
-    listener = Subscriber(FERRO_SUB, mosquitto, "-V", "5", "-q", "1", "-t", f"{base}/#",
+    pub(FERRO_PUB, broker, "-V", "5", "-t", f"{base}/ready", "-r", "-m", "ready")
+    listener = Subscriber(FERRO_SUB, broker, "-V", "5", "-q", "1", "-t", f"{base}/#",
                           "--json", "-C", "2")  # fmt: skip
     first = json.loads(listener.line())
     assert (first["payload"], first["encoding"], first["retain"]) == ("ready", "utf-8", True)
     assert first["properties"] == {}
     binary = bytes([0xFF, 0x00, 0xC3])
-    pub(FERRO_PUB, mosquitto, "-V", "5", "-q", "1", "-t", f"{base}/b", "-s",
+    pub(FERRO_PUB, broker, "-V", "5", "-q", "1", "-t", f"{base}/b", "-s",
         "-D", "publish", "user-property", "sensor", "7",
         "-D", "publish", "message-expiry-interval", "60", stdin=binary)  # fmt: skip
     second = json.loads(listener.line())
@@ -454,19 +452,18 @@ def test_json_output_has_properties_and_base64_for_binary(mosquitto):  # type: i
 
 @pytest.mark.interop
 @needs_mosquitto_clients
-def test_user_properties_from_pub_reach_a_v5_mosquitto_sub(mosquitto):  # type: ignore[no-untyped-def]
+def test_user_properties_from_pub_reach_a_v5_mosquitto_sub(broker):  # type: ignore[no-untyped-def]
     topic = unique()
-    pub(FERRO_PUB, mosquitto, "-V", "mqttv5", "-t", topic, "-r", "-m", "x",
+    pub(FERRO_PUB, broker, "-V", "mqttv5", "-t", topic, "-r", "-m", "x",
         "-D", "publish", "user-property", "key", "value",
         "-D", "connect", "session-expiry-interval", "10")  # fmt: skip
-    done = run([MOSQUITTO_SUB or "", "-p", str(mosquitto.port), "-V", "5", "-t", topic, "-C", "1",
+    done = run([MOSQUITTO_SUB or "", "-p", str(broker.port), "-V", "5", "-t", topic, "-C", "1",
                 "-F", "%P %p"])  # fmt: skip
     assert (done.returncode, done.stdout) == (0, b"key:value x\n")
 
 
-@pytest.mark.interop
-def test_debug_output_names_the_client_and_its_packets(mosquitto):  # type: ignore[no-untyped-def]
-    done = run([*FERRO_PUB, "-p", str(mosquitto.port), "-t", unique(), "-m", "x", "-q", "2",
+def test_debug_output_names_the_client_and_its_packets(broker):  # type: ignore[no-untyped-def]
+    done = run([*FERRO_PUB, "-p", str(broker.port), "-t", unique(), "-m", "x", "-q", "2",
                 "-I", "pfx-", "-d"])  # fmt: skip
     assert done.returncode == 0
     lines = done.stdout.decode().splitlines()
