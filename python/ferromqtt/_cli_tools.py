@@ -359,8 +359,11 @@ class Session:
             client_id=self.client_id,
             clean_session=None if v5 else self.clean,
             protocol=self.version,
-            reconnect_on_failure=False,
+            # mosquitto_sub reconnects (and subscribes again) after losing the broker;
+            # mosquitto_pub gives up.
+            reconnect_on_failure=self.tool == "sub",
         )
+        client.reconnect_delay_set(1, 30)
         self.client = client
         if self.username is not None:
             client.username_pw_set(self.username, self.password)
@@ -395,6 +398,8 @@ class Session:
         def on_disconnect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
             if self.disconnecting:
                 self.finish(self.exit_code)
+            elif self.tool == "sub" and self.connected.is_set():
+                pass  # the network loop reconnects; on_connect subscribes again
             elif v5 and reason.value >= 0x80 and self.connected.is_set():
                 self.finish(reason.value, f"Disconnected by the broker: {reason}")
             else:
