@@ -249,7 +249,8 @@ def message_formatter(
         raw = fmt.encode()
         return lambda message: format_message(raw, message, time.time_ns(), on_error) + end
     if verbose:
-        return lambda message: message.topic.encode() + b" " + message.payload + end
+        # mosquitto_sub -v prints "(null)" for an empty payload.
+        return lambda message: message.topic.encode() + b" " + (message.payload or b"(null)") + end
     return lambda message: message.payload + end
 
 

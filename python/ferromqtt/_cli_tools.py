@@ -14,6 +14,7 @@ import re
 import socket
 import sys
 import threading
+import urllib.parse
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 import ferromqtt.client as mqtt
@@ -149,6 +150,8 @@ def _common_parser(tool: str, description: str) -> _Parser:
     add("-P", "--pw", help="password")
     add("-k", "--keepalive", default="60", help="keep alive in seconds (default 60)")
     add("-V", "--protocol-version", default="mqttv311", help="mqttv31, mqttv311 or mqttv5")
+    add("-L", "--url", help="mqtt://[USER[:PASSWORD]@]HOST[:PORT]/TOPIC")
+    add("-A", "--bind-address", default="", help="local address to connect from")
     add("-c", "--disable-clean-session", action="store_true", help="persistent session")
     add("-x", "--session-expiry-interval", help="MQTT 5 session expiry (-1: never)")
     add("-d", "--debug", action="store_true", help="print packet traffic")
@@ -164,6 +167,30 @@ def _common_parser(tool: str, description: str) -> _Parser:
         "refuses the connection, 27 when -W expires, 1 for other errors."
     )
     return parser
+
+
+def _apply_url(args: argparse.Namespace) -> None:
+    """-L: host, port, credentials and topic from one mqtt:// URL (as mosquitto)."""
+    if args.url is None:
+        return
+    url = urllib.parse.urlsplit(args.url)
+    if url.scheme != "mqtt":
+        raise UsageError("unsupported URL scheme.", show_hint=True)
+    topic = urllib.parse.unquote(url.path[1:])
+    if not topic:
+        raise UsageError("Invalid URL for -L argument specified - topic missing.")
+    args.host = url.hostname or args.host
+    try:
+        port = url.port
+    except ValueError:
+        raise UsageError(f"Invalid port given: {url.netloc}") from None
+    if port is not None:
+        args.port = str(port)
+    if url.username is not None:
+        args.username = urllib.parse.unquote(url.username)
+    if url.password is not None:
+        args.pw = urllib.parse.unquote(url.password)
+    args.topic.insert(0, topic)
 
 
 def _split_properties(argv: Sequence[str]) -> tuple[list[str], list[tuple[str, ...]]]:
@@ -303,6 +330,12 @@ class Session:
         self.will_payload: Optional[str] = args.will_payload
         self.will_qos = _int_option(args.will_qos, 0, 2, f"Invalid will QoS given: {args.will_qos}")
         self.will_retain: bool = args.will_retain
+        self.bind_address: str = args.bind_address
+        self.max_inflight: Optional[int] = None
+        if getattr(args, "max_inflight", None) is not None:
+            self.max_inflight = _int_option(
+                args.max_inflight, 1, 65535, f"Invalid max inflight given: {args.max_inflight}"
+            )
         self.properties = _build_properties(groups)
         self.client: Any = None
         self.connected = threading.Event()
@@ -364,6 +397,8 @@ class Session:
             reconnect_on_failure=self.tool == "sub",
         )
         client.reconnect_delay_set(1, 30)
+        if self.max_inflight is not None:
+            client.max_inflight_messages_set(self.max_inflight)
         self.client = client
         if self.username is not None:
             client.username_pw_set(self.username, self.password)
@@ -417,11 +452,12 @@ class Session:
                     self.host,
                     self.port,
                     self.keepalive,
+                    bind_address=self.bind_address,
                     clean_start=self.clean,
                     properties=connect_props,
                 )
             else:
-                client.connect(self.host, self.port, self.keepalive)
+                client.connect(self.host, self.port, self.keepalive, self.bind_address)
         except socket.gaierror:
             self.finish(EXIT_ERROR, "Unable to connect (Lookup error.).")
             return False
@@ -462,7 +498,9 @@ class Session:
 
 def _parse(tool: str, parser: _Parser, argv: Sequence[str]) -> tuple[argparse.Namespace, Any]:
     rest, groups = _split_properties(argv)
-    return parser.parse_args(rest), groups
+    args = parser.parse_args(rest)
+    _apply_url(args)
+    return args, groups
 
 
 def _run(tool: str, argv: Sequence[str], build: Callable[[], _Parser], body: Any) -> int:
@@ -496,6 +534,7 @@ def _pub_parser() -> _Parser:
     add("-l", "--stdin-line", action="store_true", help="send each line of stdin as a message")
     add("-n", "--null-message", action="store_true", help="send a zero length message")
     add("-r", "--retain", action="store_true", help="retain the message")
+    add("-M", "--max-inflight", help="maximum QoS 1/2 messages in flight")
     add("--repeat", default="1", help="with -m, -f or -s: publish N times")
     add("--repeat-delay", default="0", help="seconds between repeated publishes")
     return parser
@@ -613,6 +652,8 @@ def _sub_parser() -> _Parser:
     add("--retained-only", action="store_true", help="print only retained messages")
     add("-F", "--format", help="output format (%%t topic, %%p payload, ...: see mosquitto_sub)")
     add("-N", "--no-eol", action="store_true", help="no newline after each message")
+    add("-U", "--unsubscribe", action="append", default=[], help="unsubscribe from a topic")
+    add("--remove-retained", action="store_true", help="clear the retained messages received")
     add("-E", "--exit-on-subscribe", action="store_true", help="exit once subscribed")
     add("--json", action="store_true", help="print one JSON object per message")
     add("--base64", action="store_true", help="with --json: always base64 the payload")
@@ -626,6 +667,11 @@ def _sub_body(args: argparse.Namespace, groups: list[tuple[str, ...]]) -> int:
         if not _check_topic_filter(topic):
             raise UsageError(
                 f"Invalid subscription topic '{topic}', are all '+' and '#' wildcards correct?"
+            )
+    for topic in args.unsubscribe:
+        if not _check_topic_filter(topic):
+            raise UsageError(
+                f"Invalid unsubscribe topic '{topic}', are all '+' and '#' wildcards correct?"
             )
     for topic in args.filter_out:
         if not _check_topic_filter(topic):
@@ -676,6 +722,8 @@ class _Subscriber:
         result, _mid = client.subscribe(topics, properties=session.props("subscribe"))
         if result != mqtt.MQTT_ERR_SUCCESS:
             session.finish(EXIT_ERROR, f"Error: {mqtt.error_string(result)}")
+        if self.args.unsubscribe:
+            client.unsubscribe(self.args.unsubscribe, properties=session.props("unsubscribe"))
 
     def on_subscribe(self, client: Any, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
         session = self.session
@@ -698,6 +746,8 @@ class _Subscriber:
             return
         if any(mqtt.topic_matches_sub(f, message.topic) for f in self.args.filter_out):
             return
+        if self.args.remove_retained and message.retain:
+            client.publish(message.topic, None, 1, True)
         try:
             sys.stdout.buffer.write(self.formatter(message))
             sys.stdout.buffer.flush()
