@@ -19,21 +19,22 @@ import datetime
 import json
 import os
 import platform
-import statistics
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from brokers import (  # noqa: E402
+from bench_support import (  # noqa: E402
     REPO,
     BrokerProcess,
     Ferromqtt,
     Mosquitto,
     build_loadgen,
     find_mosquitto,
+    fmt,
     idle_memory,
+    median,
     mosquitto_version,
     new_workdir,
     raise_fd_limit,
@@ -50,10 +51,6 @@ SCENARIOS: dict[str, list[str]] = {
     "latency_qos0": ["--scenario", "latency", "--qos", "0", "--rate", "2000"],
 }
 ALL = [*SCENARIOS, "idle"]
-
-
-def median(values: list[float]) -> Optional[float]:
-    return statistics.median(values) if values else None
 
 
 # One row of the table: label, scenario, how to read the figure from a result, the target as
@@ -163,16 +160,6 @@ def figure(result: dict[str, Any], field: str) -> Optional[float]:
         return (result.get("unique_received", 0) / acked) if acked else None
     value = result.get(field)
     return float(value) if isinstance(value, (int, float)) else None
-
-
-def fmt(value: Optional[float]) -> str:
-    if value is None:
-        return "n/a"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    return f"{value:.3g}"
 
 
 def table(results: dict[str, dict[str, list[dict[str, Any]]]], brokers: list[str]) -> str:

@@ -27,11 +27,12 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Result<T> = std::result::Result<T, BoxError>;
 
 const USAGE: &str = "\
-usage: loadgen --scenario fanin|fanout|pairs|latency|idle [options]
+usage: loadgen --scenario fanin|fanout|pairs|latency|idle|publish|count [options]
   --host H            broker address, loopback only (127.0.0.1)
   --port P            broker port (1883)
   --qos Q             0 or 1 (fanin: 0; pairs: 1; others 0)
-  --publishers N      fanin publishers (8)
+  --publishers N      fanin and publish scenarios: publishers (8; publish: 1)
+  --topic T           publish: the topic; count: the filter subscribed to (bench/client)
   --subscribers N     fanout subscribers (100)
   --pairs N           pairs scenario: publisher/subscriber pairs (50)
   --window N          QoS 1 publishes in flight per publisher (32)
@@ -55,6 +56,8 @@ enum Scenario {
     Pairs,
     Latency,
     Idle,
+    Publish,
+    Count,
 }
 
 #[derive(Clone, Debug)]
@@ -63,7 +66,8 @@ struct Options {
     port: u16,
     scenario: Scenario,
     qos: Option<QoS>,
-    publishers: usize,
+    publishers: Option<usize>,
+    topic: String,
     subscribers: usize,
     pairs: usize,
     window: usize,
@@ -88,7 +92,8 @@ impl Options {
             port: 1883,
             scenario: Scenario::FanIn,
             qos: None,
-            publishers: 8,
+            publishers: None,
+            topic: "bench/client".into(),
             subscribers: 100,
             pairs: 50,
             window: 32,
@@ -126,6 +131,8 @@ impl Options {
                         "pairs" => Scenario::Pairs,
                         "latency" => Scenario::Latency,
                         "idle" => Scenario::Idle,
+                        "publish" => Scenario::Publish,
+                        "count" => Scenario::Count,
                         other => return Err(format!("unknown scenario {other:?}").into()),
                     }
                 }
@@ -136,7 +143,8 @@ impl Options {
                         _ => return Err("--qos takes 0 or 1".into()),
                     }
                 }
-                "--publishers" => o.publishers = value.parse()?,
+                "--publishers" => o.publishers = Some(value.parse()?),
+                "--topic" => o.topic = value,
                 "--subscribers" => o.subscribers = value.parse()?,
                 "--pairs" => o.pairs = value.parse()?,
                 "--window" => o.window = value.parse()?,
@@ -184,6 +192,13 @@ impl Options {
         })
     }
 
+    fn publishers(&self) -> usize {
+        self.publishers.unwrap_or(match self.scenario {
+            Scenario::Publish => 1,
+            _ => 8,
+        })
+    }
+
     fn addr(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
@@ -193,9 +208,10 @@ async fn run(o: Options) -> Result<Value> {
     let limit = o.warmup + o.duration + o.drain + o.hold + Duration::from_secs(120);
     let scenario = async {
         match o.scenario {
-            Scenario::FanIn | Scenario::FanOut | Scenario::Pairs => {
+            Scenario::FanIn | Scenario::FanOut | Scenario::Pairs | Scenario::Publish => {
                 throughput::run_throughput(&o).await
             }
+            Scenario::Count => throughput::run_count(&o).await,
             Scenario::Latency => latency::run_latency(&o).await,
             Scenario::Idle => idle::run_idle(&o).await,
         }

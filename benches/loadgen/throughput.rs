@@ -211,7 +211,7 @@ fn topology(o: &Options, run: &str) -> Topology {
     match o.scenario {
         Scenario::FanIn => Topology {
             subscriptions: vec![format!("bench/{run}/fanin/+")],
-            topics: (0..o.publishers)
+            topics: (0..o.publishers())
                 .map(|i| format!("bench/{run}/fanin/{i}"))
                 .collect(),
             copies: 1,
@@ -230,7 +230,13 @@ fn topology(o: &Options, run: &str) -> Topology {
                 .collect(),
             copies: 1,
         },
-        Scenario::Latency | Scenario::Idle => Topology {
+        // Publishers only, to a topic someone else subscribes to (a client under test).
+        Scenario::Publish => Topology {
+            subscriptions: Vec::new(),
+            topics: vec![o.topic.clone(); o.publishers()],
+            copies: 0,
+        },
+        Scenario::Latency | Scenario::Idle | Scenario::Count => Topology {
             subscriptions: Vec::new(),
             topics: Vec::new(),
             copies: 1,
@@ -381,7 +387,8 @@ pub async fn run_throughput(o: &Options) -> Result<Value> {
         "total_received": subscriber_results.iter().map(|r| r.received).sum::<u64>(),
         "expected_received": expected,
     });
-    if qos == QoS::AtLeastOnce {
+    // Completeness needs subscribers here: `publish` feeds a client under test instead.
+    if qos == QoS::AtLeastOnce && !plan.subscriptions.is_empty() {
         let mut seen = vec![SeqSet::default(); plan.topics.len()];
         for result in &subscriber_results {
             for (all, theirs) in seen.iter_mut().zip(&result.seen) {
@@ -430,10 +437,64 @@ pub async fn drain(counters: &Counters, expected: u64, quiet: Duration, deadline
 
 pub fn scenario_name(s: Scenario) -> &'static str {
     match s {
+        Scenario::Publish => "publish",
+        Scenario::Count => "count",
         Scenario::FanIn => "fanin",
         Scenario::FanOut => "fanout",
         Scenario::Pairs => "pairs",
         Scenario::Latency => "latency",
         Scenario::Idle => "idle",
     }
+}
+
+/// Count: one subscriber to `--topic` counts what someone else publishes. It prints
+/// `{"ready": true}` once subscribed, opens its window at the first message and counts for
+/// `--duration`.
+pub async fn run_count(o: &Options) -> Result<Value> {
+    let run = run_id();
+    let qos = o.qos();
+    let mut connection = Connection::open(&o.addr(), format!("lg{run}c"), o.version).await?;
+    connection.subscribe(&o.topic, qos).await?;
+    println!("{}", json!({ "ready": true }));
+    std::io::Write::flush(&mut std::io::stdout())?;
+    let mut incoming = Vec::new();
+    let mut received = 0u64;
+    let first_deadline = Instant::now() + o.drain.max(Duration::from_secs(30));
+    let mut window_end = None;
+    loop {
+        let deadline = window_end.unwrap_or(first_deadline);
+        tokio::select! {
+            r = connection.read_packets(&mut incoming) => r?,
+            _ = sleep_until(deadline.into()) => break,
+        }
+        let now = Instant::now();
+        let mut count = 0;
+        for packet in incoming.drain(..) {
+            if let Packet::Publish(publish) = packet {
+                count += 1;
+                if publish.qos == QoS::AtLeastOnce {
+                    connection.queue(&Packet::PubAck(PublishResponse::new(publish.packet_id)))?;
+                }
+            }
+        }
+        if count > 0 && window_end.is_none() {
+            window_end = Some(now + o.duration);
+        }
+        if window_end.is_some_and(|end| now < end) {
+            received += count;
+        }
+        if !connection.write_buf.is_empty() {
+            connection.flush().await?;
+        }
+    }
+    Ok(json!({
+        "scenario": "count",
+        "broker": o.addr(),
+        "topic": o.topic,
+        "qos": qos.as_u8(),
+        "duration_s": o.duration.as_secs_f64(),
+        "received": received,
+        "received_per_s": received as f64 / o.duration.as_secs_f64(),
+        "started": window_end.is_some(),
+    }))
 }

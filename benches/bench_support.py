@@ -1,4 +1,4 @@
-"""Brokers and the load generator, as the comparison scripts start them.
+"""What both comparison scripts share: brokers, the load generator, figures and tables.
 
 Each broker runs as a child process on its own free loopback port, with its output in a log
 file; it counts as started once it logs its listening socket. Only processes started here are
@@ -14,6 +14,7 @@ import resource
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -239,3 +240,18 @@ def idle_memory(
 
 def new_workdir() -> Path:
     return Path(tempfile.mkdtemp(prefix="ferromqtt-bench-"))
+
+
+def median(values: list[float]) -> Optional[float]:
+    return statistics.median(values) if values else None
+
+
+def fmt(value: Optional[float]) -> str:
+    """A figure for a table: thousands separators for large values, 3 digits for small."""
+    if value is None:
+        return "n/a"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3g}"
