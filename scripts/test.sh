@@ -31,7 +31,7 @@ ruff format --check python tests examples benches
 
 step "Python: build the extension into .venv"
 maturin develop --quiet
-python -m mypy.stubtest ferromqtt._core --ignore-missing-stub 2>&1 | tail -n 20
+python -m mypy.stubtest ferromqtt._core
 
 step "Python: tests"
 python -m pytest -q -p no:cacheprovider

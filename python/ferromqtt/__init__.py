@@ -5,5 +5,6 @@ broker that starts inside a Python process.
 """
 
 from ferromqtt._core import __version__
+from ferromqtt.exception import MQTTException
 
-__all__ = ["__version__"]
+__all__ = ["MQTTException", "__version__"]

@@ -1,5 +1,14 @@
 """Type stubs for the ferromqtt._core extension module."""
 
+__all__ = [
+    "MQTTError",
+    "ProtocolError",
+    "__version__",
+    "topic_matches_sub",
+    "validate_topic_filter",
+    "validate_topic_name",
+]
+
 __version__: str
 
 def topic_matches_sub(sub: str, topic: str) -> bool:

@@ -157,7 +157,16 @@ pub fn matches(filter: &str, topic: &str) -> bool {
     let mut topic_levels = topic.split('/');
     loop {
         match (filter_levels.next(), topic_levels.next()) {
-            (Some("#"), _) => return true,
+            // '#' matches the rest only where it ends the filter. Elsewhere (an invalid
+            // filter) it is compared as text, as paho's matcher does.
+            (Some("#"), topic_level) => {
+                if filter_levels.clone().next().is_none() {
+                    return true;
+                }
+                if topic_level != Some("#") {
+                    return false;
+                }
+            }
             (Some(f), Some(t)) => {
                 if f != "+" && f != t {
                     return false;
@@ -229,6 +238,8 @@ mod tests {
         assert!(!matches("+/monitor", "$SYS/monitor"));
         assert!(matches("$SYS/#", "$SYS/monitor"));
         assert!(!matches("a/b", "a/b/c"));
+        assert!(!matches("a/#/b", "a/x/b"));
+        assert!(!matches("#/#", "a/b"));
     }
 
     #[test]

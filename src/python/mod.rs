@@ -11,6 +11,9 @@ mod topic;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // Rust `log` records reach Python's `logging` under the logger "ferromqtt" (targets
+    // map to dotted children, e.g. "ferromqtt.broker.connection").
+    let _ = pyo3_log::try_init();
     errors::register(m)?;
     topic::register(m)?;
     Ok(())

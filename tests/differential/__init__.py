@@ -1,0 +1,1 @@
+"""Differential testing: one client scenario under paho-mqtt and under ferromqtt."""
