@@ -1,6 +1,7 @@
 //! Codec errors. Each carries the MQTT 5 reason code a peer should receive
 //! (`reason_code()`); for 3.x the connection is simply closed.
 
+use super::properties::id;
 use super::reason_code::ReasonCode;
 use super::topic::TopicError;
 
@@ -55,6 +56,8 @@ pub enum DecodeError {
     NonMinimalVariableInteger,
     #[error("{0} is not defined in MQTT 3.x")]
     NotInVersion(&'static str),
+    #[error("reserved CONNACK flag bits set in {0:#04x}")]
+    InvalidConnAckFlags(u8),
 }
 
 impl DecodeError {
@@ -71,6 +74,10 @@ impl DecodeError {
             | DecodeError::PropertyNotAllowed { .. }
             | DecodeError::ZeroPacketId { .. }
             | DecodeError::NotInVersion(_) => ReasonCode::ProtocolError,
+            // Most property value rules are "It is a Protocol Error to ..." (§3.1.2.11 ff.);
+            // a Topic Alias of 0 has its own code ([MQTT-3.3.2-8]).
+            DecodeError::InvalidPropertyValue(id::TOPIC_ALIAS) => ReasonCode::TopicAliasInvalid,
+            DecodeError::InvalidPropertyValue(_) => ReasonCode::ProtocolError,
             _ => ReasonCode::MalformedPacket,
         }
     }
@@ -89,4 +96,10 @@ pub enum EncodeError {
     ZeroPacketId(super::QoS),
     #[error("variable byte integer {0} exceeds 268435455")]
     VariableIntegerTooLarge(u32),
+    #[error("{0} needs a non-zero packet identifier")]
+    ZeroPacketIdIn(&'static str),
+    #[error("{0} needs at least one topic filter or reason code")]
+    EmptySubscription(&'static str),
+    #[error("PUBLISH with an empty topic needs MQTT 5 and a Topic Alias")]
+    EmptyTopic,
 }

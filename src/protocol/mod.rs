@@ -12,13 +12,18 @@ use std::fmt;
 
 mod codec;
 mod error;
+mod framing;
+mod packets;
 pub mod properties;
 pub mod reason_code;
 pub mod topic;
+mod wire;
 
 pub use codec::{decode, encode, encoded_len};
 pub use error::{DecodeError, EncodeError};
-pub use properties::{Properties, Property};
+pub use properties::{
+    decode_properties, encode_properties, properties_len, Properties, Property, PropertyContext,
+};
 pub use reason_code::ReasonCode;
 pub use topic::{TopicError, TopicFilter, TopicName};
 
@@ -138,6 +143,53 @@ pub enum PacketType {
     PingResp = 13,
     Disconnect = 14,
     Auth = 15,
+}
+
+impl PacketType {
+    /// The type in the high nibble of a first byte; `None` for the reserved value 0.
+    pub fn from_u8(value: u8) -> Option<PacketType> {
+        use PacketType::*;
+        Some(match value {
+            1 => Connect,
+            2 => ConnAck,
+            3 => Publish,
+            4 => PubAck,
+            5 => PubRec,
+            6 => PubRel,
+            7 => PubComp,
+            8 => Subscribe,
+            9 => SubAck,
+            10 => Unsubscribe,
+            11 => UnsubAck,
+            12 => PingReq,
+            13 => PingResp,
+            14 => Disconnect,
+            15 => Auth,
+            _ => return None,
+        })
+    }
+
+    /// The specification's name, as errors print it.
+    pub fn name(self) -> &'static str {
+        use PacketType::*;
+        match self {
+            Connect => "CONNECT",
+            ConnAck => "CONNACK",
+            Publish => "PUBLISH",
+            PubAck => "PUBACK",
+            PubRec => "PUBREC",
+            PubRel => "PUBREL",
+            PubComp => "PUBCOMP",
+            Subscribe => "SUBSCRIBE",
+            SubAck => "SUBACK",
+            Unsubscribe => "UNSUBSCRIBE",
+            UnsubAck => "UNSUBACK",
+            PingReq => "PINGREQ",
+            PingResp => "PINGRESP",
+            Disconnect => "DISCONNECT",
+            Auth => "AUTH",
+        }
+    }
 }
 
 impl Packet {
@@ -280,6 +332,23 @@ pub struct Disconnect {
 pub struct Auth {
     pub reason_code: ReasonCode,
     pub properties: Properties,
+}
+
+impl Connect {
+    /// A clean-start CONNECT with a 60 s keep-alive, no will, credentials or properties.
+    pub fn new(protocol_version: ProtocolVersion, client_id: impl Into<String>) -> Connect {
+        Connect {
+            protocol_version,
+            bridge: false,
+            clean_start: true,
+            keep_alive: 60,
+            client_id: client_id.into(),
+            will: None,
+            username: None,
+            password: None,
+            properties: Properties::new(),
+        }
+    }
 }
 
 impl Publish {

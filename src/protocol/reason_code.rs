@@ -3,6 +3,8 @@
 //! One `ReasonCode` type serves every version: 3.x return codes are mapped onto the
 //! v5 code of the same meaning when decoded and back when encoded (see `connack_v3`).
 
+use super::PacketType;
+
 /// A reason code as carried by CONNACK, PUBACK..PUBCOMP, SUBACK, UNSUBACK, DISCONNECT, AUTH.
 ///
 /// 0x00 has several names in the specification (Success, Normal disconnection, Granted
@@ -118,6 +120,36 @@ impl ReasonCode {
             0xA2 => WildcardSubscriptionsNotSupported,
             _ => return None,
         })
+    }
+
+    /// Whether an MQTT 5 packet of this type may carry this code ([MQTT 5.0 §2.4], and the
+    /// reason code table of each packet in §3).
+    pub fn is_valid_for(self, packet_type: PacketType) -> bool {
+        let code = self.as_u8();
+        match packet_type {
+            PacketType::ConnAck => matches!(
+                code,
+                0x00 | 0x80..=0x8A | 0x8C | 0x90 | 0x95 | 0x97 | 0x99..=0x9D | 0x9F
+            ),
+            PacketType::PubAck | PacketType::PubRec => matches!(
+                code,
+                0x00 | 0x10 | 0x80 | 0x83 | 0x87 | 0x90 | 0x91 | 0x97 | 0x99
+            ),
+            PacketType::PubRel | PacketType::PubComp => matches!(code, 0x00 | 0x92),
+            PacketType::SubAck => matches!(
+                code,
+                0x00 | 0x01 | 0x02 | 0x80 | 0x83 | 0x87 | 0x8F | 0x91 | 0x97 | 0x9E | 0xA1 | 0xA2
+            ),
+            PacketType::UnsubAck => {
+                matches!(code, 0x00 | 0x11 | 0x80 | 0x83 | 0x87 | 0x8F | 0x91)
+            }
+            PacketType::Disconnect => matches!(
+                code,
+                0x00 | 0x04 | 0x80..=0x83 | 0x87 | 0x89 | 0x8B | 0x8D..=0x90 | 0x93..=0xA2
+            ),
+            PacketType::Auth => matches!(code, 0x00 | 0x18 | 0x19),
+            _ => false,
+        }
     }
 
     /// MQTT 3.x CONNACK return code (0..=5) -> the v5 code of the same meaning.
