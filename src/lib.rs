@@ -3,6 +3,7 @@
 //! `protocol` is the sans-IO codec shared by both sides; `broker` and `client` drive it
 //! over tokio; `python` (feature `python`) is the PyO3 boundary and nothing else.
 
+pub mod client;
 pub mod protocol;
 
 #[cfg(feature = "python")]

@@ -293,7 +293,8 @@ fn arb_subscribe(version: ProtocolVersion) -> BoxedStrategy<Packet> {
                 let options = if version.is_v5() {
                     SubscriptionOptions {
                         qos,
-                        no_local,
+                        // [MQTT-3.8.3-4] not on a shared subscription
+                        no_local: no_local && filter.shared().is_none(),
                         retain_as_published,
                         retain_handling,
                     }

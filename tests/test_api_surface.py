@@ -33,11 +33,7 @@ PAHO_MODULES = [
     "paho.mqtt.subscribe",
     "paho.mqtt.exception",
 ]
-NOT_BUILT = {
-    "paho.mqtt.client": "ferromqtt.client not built yet",
-    "paho.mqtt.publish": "ferromqtt.publish not built yet",
-    "paho.mqtt.subscribe": "ferromqtt.subscribe not built yet",
-}
+NOT_BUILT = {}
 # Values that are ferromqtt's own by design.
 OWN_VALUES = {("paho.mqtt", "__version__")}
 # Dunders a class defines for Python's machinery, not as API.

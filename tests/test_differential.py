@@ -21,16 +21,12 @@ VERSION_NAMES = {3: "v31", 4: "v311", 5: "v5"}
 PROTOCOL_NAMES = {3: b"MQIsdp", 4: b"MQTT", 5: b"MQTT"}
 
 
-def _cases(not_built=False):
+def _cases():
     for scenario in SCENARIOS:
         for protocol in scenario.versions:
             for api in (1, 2):
-                marks = []
-                if not_built:
-                    reason = "ferromqtt.client not built yet"
-                    marks.append(pytest.mark.xfail(strict=True, reason=reason))
                 case_id = f"{scenario.name}-{VERSION_NAMES[protocol]}-api{api}"
-                yield pytest.param(scenario, protocol, api, marks=marks, id=case_id)
+                yield pytest.param(scenario, protocol, api, id=case_id)
 
 
 @pytest.mark.parametrize(("scenario", "protocol", "api"), list(_cases()))
@@ -66,7 +62,7 @@ def test_paho_recording_is_complete_and_consistent(scenario, protocol, api):
         scenario.check(recording, protocol, api)
 
 
-@pytest.mark.parametrize(("scenario", "protocol", "api"), list(_cases(not_built=True)))
+@pytest.mark.parametrize(("scenario", "protocol", "api"), list(_cases()))
 def test_ferromqtt_matches_paho(scenario, protocol, api):
     ferro_client = importlib.import_module("ferromqtt.client")
     expected = run(paho_client, scenario, protocol, api)

@@ -1,6 +1,22 @@
 """Type stubs for the ferromqtt._core extension module."""
 
+from typing import final
+
 __all__ = [
+    "CAUSE_KEEPALIVE",
+    "CAUSE_LOST",
+    "CAUSE_PROTOCOL",
+    "CAUSE_REFUSED",
+    "CAUSE_REQUESTED",
+    "CAUSE_SERVER",
+    "ClientCore",
+    "EV_CONNACK",
+    "EV_DISCONNECTED",
+    "EV_LOG",
+    "EV_MESSAGE",
+    "EV_PUBLISHED",
+    "EV_SUBACK",
+    "EV_UNSUBACK",
     "MQTTError",
     "ProtocolError",
     "__version__",
@@ -25,3 +41,139 @@ class MQTTError(Exception):
 
 class ProtocolError(MQTTError):
     """A peer broke the MQTT protocol."""
+
+# ---- the client core (used by ferromqtt.client) -------------------------------------------
+#
+# Events from ClientCore.next_events() are tuples whose first item is an EV_* constant:
+#   (EV_CONNACK, session_present: bool, rc_v3: int, reason_code: int, properties: bytes | None)
+#   (EV_MESSAGE, mid: int, topic: bytes, payload: bytes, qos: int, retain: bool, dup: bool,
+#    properties: bytes | None)
+#   (EV_PUBLISHED, mid: int, reason_code: int, properties: bytes | None)
+#   (EV_SUBACK, mid: int, reason_codes: list[int], properties: bytes | None)
+#   (EV_UNSUBACK, mid: int, reason_codes: list[int], properties: bytes | None)
+#   (EV_DISCONNECTED, cause: int (a CAUSE_* constant), reason_code: int | None,
+#    properties: bytes | None, message: str)
+#   (EV_LOG, level: int (paho LogLevel), line: str)
+# Properties are MQTT 5 property bytes as paho's Properties.pack()/unpack() use them (with
+# the variable byte integer length prefix); None for MQTT 3.x.
+
+EV_CONNACK: int
+EV_MESSAGE: int
+EV_PUBLISHED: int
+EV_SUBACK: int
+EV_UNSUBACK: int
+EV_DISCONNECTED: int
+EV_LOG: int
+CAUSE_REQUESTED: int
+"""The application called disconnect()."""
+CAUSE_SERVER: int
+"""The server sent DISCONNECT (MQTT 5)."""
+CAUSE_KEEPALIVE: int
+"""No PINGRESP (or CONNACK) within the keepalive interval."""
+CAUSE_LOST: int
+"""The socket closed or failed."""
+CAUSE_PROTOCOL: int
+"""The server broke the protocol."""
+CAUSE_REFUSED: int
+"""The CONNACK refused the connection."""
+
+@final
+class ClientCore:
+    """The Rust half of a paho-compatible client: one MQTT session (packet ids, the
+    in-flight window, queued QoS>0 messages, QoS 1/2 state) over any number of
+    connections, each run by a task on the process-wide runtime."""
+
+    def __new__(cls, protocol: int = 4, max_inflight: int = 20, max_queued: int = 0) -> ClientCore:
+        """A client for MQTT 3.1 (3), 3.1.1 (4) or 5.0 (5). No IO happens here."""
+
+    def connect(
+        self,
+        host: str,
+        port: int,
+        keepalive: int,
+        client_id: str,
+        clean_start: bool,
+        connect_timeout: float,
+        bind_address: str = "",
+        bind_port: int = 0,
+        username: str | None = None,
+        password: bytes | None = None,
+        will: tuple[str, bytes, int, bool, bytes | None] | None = None,
+        properties: bytes | None = None,
+        protocol: int = 4,
+        bridge: bool = False,
+    ) -> None:
+        """Open TCP (within ``connect_timeout`` seconds) and send CONNECT; any previous
+        connection is dropped silently. Does not wait for CONNACK. Raises OSError
+        (ConnectionRefusedError, ...), TimeoutError, or ValueError for bad arguments."""
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int = 0,
+        retain: bool = False,
+        properties: bytes | None = None,
+    ) -> tuple[int, int]:
+        """Publish; returns (rc, mid). rc 0: handed to an open connection; 4: QoS 0
+        dropped or QoS>0 queued until connected; 15: queue full; 9: too large. An empty
+        topic is allowed for an MQTT 5 Topic Alias. Callable from any thread."""
+
+    def subscribe(
+        self, topics: list[tuple[str, int, bool, bool, int]], properties: bytes | None = None
+    ) -> tuple[int, int | None]:
+        """SUBSCRIBE (filter, qos, no_local, retain_as_published, retain_handling) items;
+        returns (0, mid), or (4, None) when no connection is open."""
+
+    def unsubscribe(
+        self, topics: list[str], properties: bytes | None = None
+    ) -> tuple[int, int | None]:
+        """UNSUBSCRIBE; returns (0, mid), or (4, None) when no connection is open."""
+
+    def ack(self, acks: list[tuple[int, int]]) -> None:
+        """Acknowledge delivered messages: (mid, qos) pairs; QoS 1 PUBACK, QoS 2 PUBCOMP."""
+
+    def disconnect(self, reason_code: int = 0, properties: bytes | None = None) -> bool:
+        """Send DISCONNECT and close; False when no connection was open."""
+
+    def abort(self) -> None:
+        """Drop the connection without DISCONNECT and without an event."""
+
+    def next_events(self, timeout: float | None = None, max_events: int = 256) -> list[tuple]:
+        """Wait up to ``timeout`` seconds (None: forever) with the GIL released for events,
+        and return a batch of at most ``max_events`` (empty on timeout or interrupt()).
+        Ctrl-C raises KeyboardInterrupt within ~100 ms."""
+
+    def is_open(self) -> bool:
+        """True while a connection is open (CONNECT sent, not closing)."""
+
+    def is_connected(self) -> bool:
+        """True between an accepted CONNACK and the end of the connection."""
+
+    def has_connection(self) -> bool:
+        """True while a connection task runs (also while it flushes a requested close)."""
+
+    def set_limits(self, max_inflight: int, max_queued: int) -> None:
+        """The in-flight window (0: unlimited) and the queue bound (0: unlimited)."""
+
+    def set_log_enabled(self, enabled: bool) -> None:
+        """Whether paho-style log lines are produced as EV_LOG events."""
+
+    def fileno(self) -> int:
+        """A descriptor that is readable while events are queued (for external loops)."""
+
+    def assigned_client_id(self) -> str | None:
+        """The client id assigned by the server in the last CONNACK (MQTT 5)."""
+
+    def drop_out_messages(self) -> list[tuple[int, str, bytes, int, bool, bytes | None]]:
+        """Remove every unacknowledged outgoing QoS>0 message: (mid, topic, payload, qos,
+        retain, properties)."""
+
+    def queued_len(self) -> int:
+        """QoS>0 messages held, in flight and waiting."""
+
+    def interrupt(self) -> None:
+        """Make a next_events() wait in another thread return early."""
+
+    def connection_count(self) -> int:
+        """How many connections this client has opened."""

@@ -248,6 +248,29 @@ mod tests {
     }
 
     #[test]
+    fn remaining_lengths_of_every_width_round_trip() {
+        // topic "t" (3 bytes) + payload: remaining lengths 127, 128, 16383, 16384, 2097152
+        for (remaining, header) in [
+            (127usize, &[0x30, 0x7F][..]),
+            (128, &[0x30, 0x80, 0x01][..]),
+            (16_383, &[0x30, 0xFF, 0x7F][..]),
+            (16_384, &[0x30, 0x80, 0x80, 0x01][..]),
+            (2_097_152, &[0x30, 0x80, 0x80, 0x80, 0x01][..]),
+        ] {
+            let payload = Bytes::from(vec![7u8; remaining - 3]);
+            let packet = Packet::Publish(Publish::new(
+                TopicName::new("t").unwrap(),
+                QoS::AtMostOnce,
+                payload,
+            ));
+            let wire = encode_to_vec(&packet, V311);
+            assert_eq!(&wire[..header.len()], header);
+            assert_eq!(wire.len(), header.len() + remaining);
+            assert_eq!(decode_one(&wire, V311), packet);
+        }
+    }
+
+    #[test]
     fn encode_appends_after_existing_bytes() {
         let mut out = BytesMut::from(&b"xy"[..]);
         encode(&Packet::PingResp, V311, &mut out).unwrap();
@@ -283,6 +306,37 @@ mod tests {
             let error = decode(&mut buf, V311, max).unwrap_err();
             assert_eq!(error.reason_code(), reason, "{error}");
         }
+    }
+
+    #[test]
+    fn packets_that_would_be_invalid_are_not_written() {
+        let subscribe = Packet::Subscribe(crate::protocol::Subscribe {
+            packet_id: 0,
+            subscriptions: Vec::new(),
+            properties: crate::protocol::Properties::new(),
+        });
+        let long_id = Packet::from(Connect::new(ProtocolVersion::V311, "x".repeat(65_536)));
+        let unsuback = Packet::UnsubAck(crate::protocol::UnsubAck {
+            packet_id: 1,
+            reason_codes: Vec::new(),
+            properties: crate::protocol::Properties::new(),
+        });
+        for (packet, version, error) in [
+            (&subscribe, V311, EncodeError::ZeroPacketIdIn("SUBSCRIBE")),
+            (&long_id, V311, EncodeError::FieldTooLong(65_536)),
+            (&unsuback, V5, EncodeError::EmptySubscription("UNSUBACK")),
+            (
+                &Packet::PubRel(PublishResponse::new(0)),
+                V5,
+                EncodeError::ZeroPacketIdIn("PUBREL"),
+            ),
+        ] {
+            let mut out = BytesMut::new();
+            assert_eq!(encode(packet, version, &mut out), Err(error));
+            assert!(out.is_empty());
+        }
+        // A 3.x UNSUBACK has no reason codes, so an empty list is fine there.
+        assert_eq!(encoded_len(&unsuback, V311), Ok(4));
     }
 
     #[test]

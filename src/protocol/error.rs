@@ -58,6 +58,8 @@ pub enum DecodeError {
     NotInVersion(&'static str),
     #[error("reserved CONNACK flag bits set in {0:#04x}")]
     InvalidConnAckFlags(u8),
+    #[error("No Local set on the shared subscription {0:?}")]
+    NoLocalOnSharedSubscription(String),
 }
 
 impl DecodeError {
@@ -73,6 +75,8 @@ impl DecodeError {
             DecodeError::DuplicateProperty(_)
             | DecodeError::PropertyNotAllowed { .. }
             | DecodeError::ZeroPacketId { .. }
+            | DecodeError::EmptySubscription(_)
+            | DecodeError::NoLocalOnSharedSubscription(_)
             | DecodeError::NotInVersion(_) => ReasonCode::ProtocolError,
             // Most property value rules are "It is a Protocol Error to ..." (§3.1.2.11 ff.);
             // a Topic Alias of 0 has its own code ([MQTT-3.3.2-8]).

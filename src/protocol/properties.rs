@@ -473,10 +473,11 @@ pub fn properties_len(props: &Properties) -> usize {
 
 /// `properties_len` after checking that every property can be written.
 pub(crate) fn checked_properties_len(props: &Properties) -> Result<usize, EncodeError> {
+    let mut len = 0;
     for property in &props.0 {
         property.check_encodable()?;
+        len += property.wire_len();
     }
-    let len = properties_len(props);
     wire::check_variable_integer(len)?;
     Ok(len)
 }

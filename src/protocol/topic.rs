@@ -57,6 +57,13 @@ impl TopicName {
         Ok(TopicName(s))
     }
 
+    /// For the codec, which has checked `s` in its single pass over the PUBLISH topic
+    /// (non-empty, no U+0000, no wildcards; the 16-bit length prefix bounds the size).
+    pub(crate) fn from_checked(s: ByteString) -> Self {
+        debug_assert!(TopicName::new(s.clone()).is_ok());
+        TopicName(s)
+    }
+
     /// The empty topic of an MQTT 5 PUBLISH that names its topic by a Topic Alias only.
     pub fn empty() -> Self {
         TopicName(ByteString::new())

@@ -6,6 +6,7 @@
 //! caller has already reserved; every length was checked before the first byte is written.
 
 use super::error::{DecodeError, EncodeError};
+use super::topic::{TopicError, TopicName};
 use super::MAX_REMAINING_LENGTH;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
@@ -92,6 +93,37 @@ pub(crate) fn read_byte_string(
         return Err(DecodeError::InvalidUtf8);
     }
     ByteString::try_from(bytes).map_err(|_| DecodeError::InvalidUtf8)
+}
+
+/// A topic name as a slice of `buf`, checked in one pass: UTF-8 without U+0000 and without
+/// wildcards. Empty is returned as `None`: whether it is allowed depends on the properties.
+/// This is the PUBLISH hot path, hence one branch-free (vectorisable) scan instead of the
+/// three of `read_byte_string` + `TopicName::new`.
+pub(crate) fn read_topic_name(
+    buf: &mut Bytes,
+    what: &'static str,
+) -> Result<Option<TopicName>, DecodeError> {
+    let bytes = read_binary(buf, what)?;
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let (mut nul, mut wildcard, mut high) = (false, false, 0u8);
+    for &b in bytes.iter() {
+        nul |= b == 0;
+        wildcard |= (b == b'+') | (b == b'#');
+        high |= b;
+    }
+    if nul {
+        return Err(DecodeError::InvalidUtf8);
+    }
+    if high >= 0x80 && std::str::from_utf8(&bytes).is_err() {
+        return Err(DecodeError::InvalidUtf8);
+    }
+    if wildcard {
+        return Err(DecodeError::InvalidTopicName(TopicError::WildcardInName));
+    }
+    let topic = ByteString::try_from(bytes).map_err(|_| DecodeError::InvalidUtf8)?;
+    Ok(Some(TopicName::from_checked(topic)))
 }
 
 /// A UTF-8 string copied into an owned `String` (client id, user name, property values).

@@ -3,8 +3,9 @@
 
 use pyo3::prelude::*;
 
+mod client;
 pub mod errors;
-#[allow(dead_code)] // until the broker and client bindings call it
+mod events;
 pub mod runtime;
 mod topic;
 
@@ -16,5 +17,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let _ = pyo3_log::try_init();
     errors::register(m)?;
     topic::register(m)?;
+    client::register(m)?;
     Ok(())
 }

@@ -31,7 +31,7 @@ pub(crate) fn decode(
             flags,
         });
     }
-    let topic = wire::read_byte_string(&mut body, "topic name")?;
+    let topic = wire::read_topic_name(&mut body, "topic name")?;
     let packet_id = if qos == QoS::AtMostOnce {
         0
     } else {
@@ -42,15 +42,11 @@ pub(crate) fn decode(
     } else {
         Properties::new()
     };
-    let topic = if topic.is_empty() {
+    let topic = match topic {
+        Some(topic) => topic,
         // [MQTT-3.3.2-1]; v5 names the topic by its alias alone ([MQTT 5.0 §3.3.2.3.4]).
-        if version.is_v5() && properties.topic_alias().is_some() {
-            TopicName::empty()
-        } else {
-            return Err(DecodeError::InvalidTopicName(TopicError::Empty));
-        }
-    } else {
-        TopicName::new(topic).map_err(DecodeError::InvalidTopicName)?
+        None if version.is_v5() && properties.topic_alias().is_some() => TopicName::empty(),
+        None => return Err(DecodeError::InvalidTopicName(TopicError::Empty)),
     };
     Ok(Publish {
         dup,

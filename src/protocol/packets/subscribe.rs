@@ -30,6 +30,12 @@ pub(crate) fn decode(mut body: Bytes, version: ProtocolVersion) -> Result<Subscr
         let filter = wire::read_byte_string(&mut body, "topic filter")?;
         let filter = TopicFilter::new(filter).map_err(DecodeError::InvalidTopicFilter)?;
         let options = decode_options(wire::read_u8(&mut body, "subscription options")?, version)?;
+        if options.no_local && filter.shared().is_some() {
+            // [MQTT-3.8.3-4]
+            return Err(DecodeError::NoLocalOnSharedSubscription(
+                filter.as_str().to_owned(),
+            ));
+        }
         subscriptions.push(Subscription { filter, options });
     }
     if subscriptions.is_empty() {
@@ -118,8 +124,8 @@ pub(crate) fn write(subscribe: &Subscribe, version: ProtocolVersion, out: &mut B
 mod tests {
     use crate::protocol::packets::test_support::*;
     use crate::protocol::{
-        DecodeError, Packet, Properties, Property, QoS, RetainHandling, Subscribe, Subscription,
-        SubscriptionOptions, TopicFilter,
+        DecodeError, Packet, Properties, Property, QoS, ReasonCode, RetainHandling, Subscribe,
+        Subscription, SubscriptionOptions, TopicFilter,
     };
 
     fn subscription(filter: &str, qos: QoS) -> Subscription {
@@ -230,6 +236,17 @@ mod tests {
         ));
         let wire = [0x82, 0x05, 0x00, 0x01, 0x00, 0x01, b't'];
         assert!(matches!(decode_err(&wire, V311), DecodeError::Truncated(_)));
+    }
+
+    #[test]
+    fn no_local_on_a_shared_subscription_is_refused() {
+        let wire = [
+            0x82, 0x10, 0x00, 0x01, 0x00, 0x00, 0x0A, b'$', b's', b'h', b'a', b'r', b'e', b'/',
+            b'g', b'/', b't', 0x04,
+        ];
+        let error = decode_err(&wire, V5);
+        assert!(matches!(error, DecodeError::NoLocalOnSharedSubscription(_)));
+        assert_eq!(error.reason_code(), ReasonCode::ProtocolError);
     }
 
     #[test]

@@ -1,0 +1,126 @@
+"""Command line: ``python -m ferromqtt broker|demo`` (also the ``ferromqtt`` script).
+
+Uses only the public API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from typing import Optional, Sequence
+
+from ferromqtt import __version__
+
+
+def _configure_logging(verbose: bool) -> None:
+    # Mosquitto-style lines: "<unix time>: <message>".
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(created)d: %(message)s",
+    )
+
+
+def _run_broker(args: argparse.Namespace) -> int:
+    from ferromqtt.broker import Broker
+
+    _configure_logging(args.verbose)
+    log = logging.getLogger("ferromqtt")
+    try:
+        if args.config:
+            broker = Broker(config_file=args.config)
+        else:
+            broker = Broker(host=args.host, port=args.port)
+        broker.start()
+    except (ValueError, OSError) as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return 1
+    log.info("ferromqtt version %s running", __version__)
+    for host, port in broker.addresses:
+        log.info("Opening listen socket on %s port %d.", host, port)
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        log.info("ferromqtt version %s terminating", __version__)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        broker.stop()
+    return 0
+
+
+def _run_demo(_args: argparse.Namespace) -> int:
+    """Start an in-process broker, subscribe, publish, and show the message arriving."""
+    import ferromqtt.client as mqtt
+    from ferromqtt.broker import Broker
+
+    with Broker(port=0) as broker:
+        print(f"broker listening on {broker.host}:{broker.port}")
+        arrived = threading.Event()
+        subscribed = threading.Event()
+
+        def on_subscribe(client, userdata, mid, reason_codes, properties):  # type: ignore[no-untyped-def]
+            subscribed.set()
+
+        def on_message(client, userdata, message):  # type: ignore[no-untyped-def]
+            print(f"received on {message.topic!r}: {message.payload.decode()} (qos {message.qos})")
+            arrived.set()
+
+        subscriber = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="demo-sub")
+        subscriber.on_subscribe = on_subscribe
+        subscriber.on_message = on_message
+        subscriber.connect(broker.host, broker.port)
+        subscriber.loop_start()
+        subscriber.subscribe("demo/#", qos=1)
+        if not subscribed.wait(5):
+            print("subscription was not acknowledged", file=sys.stderr)
+            return 1
+
+        publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="demo-pub")
+        publisher.connect(broker.host, broker.port)
+        publisher.loop_start()
+        info = publisher.publish("demo/greeting", "hello from ferromqtt", qos=1)
+        info.wait_for_publish(5)
+        print(f"published mid {info.mid}: {'acknowledged' if info.is_published() else 'pending'}")
+        ok = arrived.wait(5)
+        publisher.disconnect()
+        publisher.loop_stop()
+        subscriber.disconnect()
+        subscriber.loop_stop()
+        stats = broker.stats()
+        print(f"broker stats: {stats}")
+    print("demo finished" if ok else "message did not arrive")
+    return 0 if ok else 1
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="ferromqtt", description="MQTT broker and tools")
+    parser.add_argument("--version", action="version", version=f"ferromqtt {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    broker = commands.add_parser("broker", help="run an MQTT broker")
+    broker.add_argument("-c", "--config", help="TOML configuration file")
+    broker.add_argument("-p", "--port", type=int, default=1883, help="port (default 1883)")
+    broker.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    broker.add_argument("-v", "--verbose", action="store_true", help="log every packet event")
+    broker.set_defaults(run=_run_broker)
+
+    demo = commands.add_parser("demo", help="in-process broker + client publish/subscribe demo")
+    demo.set_defaults(run=_run_demo)
+
+    args = parser.parse_args(argv)
+    result: int = args.run(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

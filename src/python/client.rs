@@ -1,0 +1,401 @@
+//! `ClientCore`: the Rust client as `ferromqtt.client.Client` sees it. Arguments arrive
+//! already checked and converted by client.py (paho's rules live there); here they become
+//! packets. Waiting happens with the GIL released, in slices so Ctrl-C gets through, and
+//! events cross to Python in batches of tuples (see `events.rs`).
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+use super::events::{event_to_py, properties_from_py, properties_to_py, PropertyContext};
+use super::runtime;
+use crate::client::{ClientError, ClientHandle, ConnectParams, EventReceiver, Limits};
+use crate::protocol::{
+    Connect, Disconnect, PacketType, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling,
+    Subscription, SubscriptionOptions, TopicFilter, TopicName, Will,
+};
+
+/// paho's MQTTErrorCode values the core returns.
+const MQTT_ERR_SUCCESS: i32 = 0;
+const MQTT_ERR_NO_CONN: i32 = 4;
+const MQTT_ERR_QUEUE_SIZE: i32 = 15;
+const MQTT_ERR_PAYLOAD_SIZE: i32 = 9;
+
+/// (topic, payload, qos, retain, properties) of a will, as client.py passes it.
+type WillArgs = (String, Vec<u8>, u8, bool, Option<Vec<u8>>);
+
+/// Longest single wait without checking for signals (Ctrl-C).
+const SIGNAL_SLICE: Duration = Duration::from_millis(100);
+
+fn protocol_version(level: u8) -> PyResult<ProtocolVersion> {
+    ProtocolVersion::from_level(level)
+        .ok_or_else(|| PyValueError::new_err(format!("unsupported protocol version {level}")))
+}
+
+fn qos_from(value: u8) -> PyResult<QoS> {
+    QoS::from_u8(value).ok_or_else(|| PyValueError::new_err("Invalid QoS level."))
+}
+
+/// The Rust half of a paho-compatible client: one session, any number of connections.
+#[pyclass(frozen, module = "ferromqtt._core")]
+pub struct ClientCore {
+    handle: ClientHandle,
+    // std Mutex: held by the one thread running the loop while it waits detached;
+    // no runtime thread ever takes it.
+    events: Mutex<EventReceiver>,
+    version: Mutex<ProtocolVersion>,
+}
+
+#[pymethods]
+impl ClientCore {
+    #[new]
+    #[pyo3(signature = (protocol=4, max_inflight=20, max_queued=0))]
+    fn new(protocol: u8, max_inflight: u16, max_queued: usize) -> PyResult<Self> {
+        let version = protocol_version(protocol)?;
+        let limits = Limits {
+            max_inflight,
+            max_queued,
+        };
+        let (handle, events) = ClientHandle::new(version, limits, runtime::handle())?;
+        Ok(ClientCore {
+            handle,
+            events: Mutex::new(events),
+            version: Mutex::new(version),
+        })
+    }
+
+    /// Opens the TCP connection and sends CONNECT; does not wait for CONNACK.
+    #[pyo3(signature = (host, port, keepalive, client_id, clean_start, connect_timeout,
+        bind_address="", bind_port=0, username=None, password=None, will=None,
+        properties=None, protocol=4, bridge=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn connect(
+        &self,
+        py: Python<'_>,
+        host: String,
+        port: u16,
+        keepalive: u16,
+        client_id: String,
+        clean_start: bool,
+        connect_timeout: f64,
+        bind_address: &str,
+        bind_port: u16,
+        username: Option<String>,
+        password: Option<Vec<u8>>,
+        will: Option<WillArgs>,
+        properties: Option<Vec<u8>>,
+        protocol: u8,
+        bridge: bool,
+    ) -> PyResult<()> {
+        let version = protocol_version(protocol)?;
+        *self.version.lock().unwrap_or_else(|p| p.into_inner()) = version;
+        let will = match will {
+            None => None,
+            Some((topic, payload, qos, retain, will_properties)) => Some(Will {
+                topic: TopicName::new(topic).map_err(|e| PyValueError::new_err(e.to_string()))?,
+                payload: Bytes::from(payload),
+                qos: qos_from(qos)?,
+                retain,
+                properties: properties_from_py(will_properties.as_deref(), PropertyContext::Will)?,
+            }),
+        };
+        let connect = Connect {
+            protocol_version: version,
+            bridge,
+            clean_start,
+            keep_alive: keepalive,
+            client_id,
+            will,
+            username,
+            password: password.map(Bytes::from),
+            properties: properties_from_py(
+                properties.as_deref(),
+                PropertyContext::Packet(PacketType::Connect),
+            )?,
+        };
+        let bind = if bind_address.is_empty() && bind_port == 0 {
+            None
+        } else {
+            let address = if bind_address.is_empty() {
+                "0.0.0.0"
+            } else {
+                bind_address
+            };
+            Some((address.to_owned(), bind_port))
+        };
+        if !(connect_timeout > 0.0 && connect_timeout.is_finite()) {
+            return Err(PyValueError::new_err("connect_timeout must be positive"));
+        }
+        let params = ConnectParams {
+            host,
+            port,
+            bind,
+            connect_timeout: Duration::from_secs_f64(connect_timeout),
+            connect,
+        };
+        py.detach(|| self.handle.connect(params))
+            .map_err(PyErr::from)
+    }
+
+    /// Publishes. Returns (rc, mid): rc 0 when handed to an open connection, 4 when QoS 0
+    /// was dropped or QoS>0 queued while disconnected, 15 when the queue is full.
+    #[pyo3(signature = (topic, payload, qos=0, retain=false, properties=None))]
+    fn publish(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        qos: u8,
+        retain: bool,
+        properties: Option<&[u8]>,
+    ) -> PyResult<(i32, u16)> {
+        let topic = if topic.is_empty() {
+            TopicName::empty()
+        } else {
+            TopicName::new(topic).map_err(|e| PyValueError::new_err(e.to_string()))?
+        };
+        let publish = Publish {
+            dup: false,
+            qos: qos_from(qos)?,
+            retain,
+            topic,
+            packet_id: 0,
+            properties: properties_from_py(
+                properties,
+                PropertyContext::Packet(PacketType::Publish),
+            )?,
+            payload: Bytes::copy_from_slice(payload),
+        };
+        match self.handle.publish(publish) {
+            Ok((mid, true)) => Ok((MQTT_ERR_SUCCESS, mid)),
+            Ok((mid, false)) => Ok((MQTT_ERR_NO_CONN, mid)),
+            // paho reports a mid still in use as a full queue too.
+            Err(ClientError::QueueFull | ClientError::PacketIdsExhausted) => {
+                Ok((MQTT_ERR_QUEUE_SIZE, 0))
+            }
+            Err(ClientError::Encode(_)) => Ok((MQTT_ERR_PAYLOAD_SIZE, 0)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// SUBSCRIBE with (filter, qos, no_local, retain_as_published, retain_handling) items.
+    /// Returns (rc, mid), (4, None) when no connection is open.
+    #[pyo3(signature = (topics, properties=None))]
+    fn subscribe(
+        &self,
+        topics: Vec<(String, u8, bool, bool, u8)>,
+        properties: Option<&[u8]>,
+    ) -> PyResult<(i32, Option<u16>)> {
+        let mut subscriptions = Vec::with_capacity(topics.len());
+        for (filter, qos, no_local, retain_as_published, retain_handling) in topics {
+            let retain_handling = match retain_handling {
+                0 => RetainHandling::SendOnSubscribe,
+                1 => RetainHandling::SendIfNewSubscription,
+                2 => RetainHandling::DoNotSend,
+                _ => return Err(PyValueError::new_err("Invalid retain handling")),
+            };
+            subscriptions.push(Subscription {
+                filter: TopicFilter::new(filter)
+                    .map_err(|e| PyValueError::new_err(e.to_string()))?,
+                options: SubscriptionOptions {
+                    qos: qos_from(qos)?,
+                    no_local,
+                    retain_as_published,
+                    retain_handling,
+                },
+            });
+        }
+        let properties =
+            properties_from_py(properties, PropertyContext::Packet(PacketType::Subscribe))?;
+        match self.handle.subscribe(subscriptions, properties) {
+            Ok(mid) => Ok((MQTT_ERR_SUCCESS, Some(mid))),
+            Err(ClientError::NotConnected) => Ok((MQTT_ERR_NO_CONN, None)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    #[pyo3(signature = (topics, properties=None))]
+    fn unsubscribe(
+        &self,
+        topics: Vec<String>,
+        properties: Option<&[u8]>,
+    ) -> PyResult<(i32, Option<u16>)> {
+        let filters = topics
+            .into_iter()
+            .map(TopicFilter::new)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let properties =
+            properties_from_py(properties, PropertyContext::Packet(PacketType::Unsubscribe))?;
+        match self.handle.unsubscribe(filters, properties) {
+            Ok(mid) => Ok((MQTT_ERR_SUCCESS, Some(mid))),
+            Err(ClientError::NotConnected) => Ok((MQTT_ERR_NO_CONN, None)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Acknowledges delivered messages: a list of (mid, qos); QoS 1 PUBACK, QoS 2 PUBCOMP.
+    fn ack(&self, acks: Vec<(u16, u8)>) -> PyResult<()> {
+        let acks = acks
+            .into_iter()
+            .map(|(mid, qos)| Ok((mid, qos_from(qos)?)))
+            .collect::<PyResult<Vec<_>>>()?;
+        self.handle.ack(&acks);
+        Ok(())
+    }
+
+    /// Sends DISCONNECT and closes the connection; False when none was open.
+    #[pyo3(signature = (reason_code=0, properties=None))]
+    fn disconnect(&self, reason_code: u8, properties: Option<&[u8]>) -> PyResult<bool> {
+        let reason_code = ReasonCode::from_u8(reason_code)
+            .ok_or_else(|| PyValueError::new_err("invalid DISCONNECT reason code"))?;
+        let disconnect = Disconnect {
+            reason_code,
+            properties: properties_from_py(
+                properties,
+                PropertyContext::Packet(PacketType::Disconnect),
+            )?,
+        };
+        Ok(self.handle.disconnect(disconnect))
+    }
+
+    /// Drops the connection without DISCONNECT and without an event.
+    fn abort(&self) {
+        self.handle.abort_connection();
+    }
+
+    /// Waits up to `timeout` seconds (None: forever) for events and returns a batch of at
+    /// most `max_events` tuples; an empty list on timeout. Ctrl-C raises KeyboardInterrupt.
+    #[pyo3(signature = (timeout=None, max_events=256))]
+    fn next_events<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+        max_events: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let deadline = match timeout {
+            Some(t) if t.is_finite() && t > 0.0 => {
+                Some(Instant::now() + Duration::from_secs_f64(t))
+            }
+            Some(_) => Some(Instant::now()),
+            None => None,
+        };
+        let version = *self.version.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let wait = match deadline {
+                Some(deadline) => deadline
+                    .saturating_duration_since(Instant::now())
+                    .min(SIGNAL_SLICE),
+                None => SIGNAL_SLICE,
+            };
+            let batch = py.detach(|| {
+                let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+                events.recv_batch(wait, max_events.max(1))
+            });
+            let Some(batch) = batch else {
+                return Ok(PyList::empty(py));
+            };
+            if !batch.is_empty() {
+                let list = PyList::empty(py);
+                for event in batch {
+                    list.append(event_to_py(py, event, version)?)?;
+                }
+                return Ok(list);
+            }
+            py.check_signals()?;
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(PyList::empty(py));
+            }
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        self.handle.is_open()
+    }
+
+    fn is_connected(&self) -> bool {
+        self.handle.is_connected()
+    }
+
+    /// True while a connection task runs (also while it flushes a requested close).
+    fn has_connection(&self) -> bool {
+        self.handle.has_task()
+    }
+
+    fn set_limits(&self, max_inflight: u16, max_queued: usize) {
+        self.handle.set_limits(Limits {
+            max_inflight,
+            max_queued,
+        });
+    }
+
+    /// Whether log lines (paho's on_log) are produced as events.
+    fn set_log_enabled(&self, enabled: bool) {
+        self.handle.set_log_enabled(enabled);
+    }
+
+    /// A descriptor that is readable while events are queued (for external loops).
+    fn fileno(&self) -> i32 {
+        self.handle.readiness_fd()
+    }
+
+    fn assigned_client_id(&self) -> Option<String> {
+        self.handle.assigned_client_id()
+    }
+
+    /// Removes every unacknowledged QoS>0 message: (mid, topic, payload, qos, retain, props).
+    #[allow(clippy::type_complexity)]
+    fn drop_out_messages<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<
+        Vec<(
+            u16,
+            String,
+            Bound<'py, PyBytes>,
+            u8,
+            bool,
+            Option<Bound<'py, PyBytes>>,
+        )>,
+    > {
+        let version = *self.version.lock().unwrap_or_else(|p| p.into_inner());
+        self.handle
+            .drop_out_messages()
+            .into_iter()
+            .map(|p| {
+                Ok((
+                    p.packet_id,
+                    p.topic.to_string(),
+                    PyBytes::new(py, &p.payload),
+                    p.qos.as_u8(),
+                    p.retain,
+                    properties_to_py(py, &p.properties, version),
+                ))
+            })
+            .collect()
+    }
+
+    /// QoS>0 messages held (in flight and waiting).
+    fn queued_len(&self) -> usize {
+        self.handle.queued_len()
+    }
+
+    /// Makes a `next_events` wait in another thread return early.
+    fn interrupt(&self) {
+        self.handle.interrupt();
+    }
+
+    /// How many connections this client has opened.
+    fn connection_count(&self) -> u64 {
+        self.handle.connection_count()
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<ClientCore>()?;
+    super::events::register(m)?;
+    Ok(())
+}

@@ -1,0 +1,256 @@
+//! The client's connection task over real loopback sockets, against a scripted server
+//! written with literal bytes (not our encoder), so a codec bug cannot hide a client bug.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ferromqtt::client::{ClientHandle, CloseReason, ConnectParams, Event, Limits};
+use ferromqtt::protocol::{
+    Connect, Disconnect, Properties, ProtocolVersion, Publish, QoS, ReasonCode, TopicName,
+};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn connect_packet(keep_alive: u16) -> Connect {
+    Connect {
+        protocol_version: ProtocolVersion::V311,
+        bridge: false,
+        clean_start: true,
+        keep_alive,
+        client_id: "c1".into(),
+        will: None,
+        username: None,
+        password: None,
+        properties: Properties::new(),
+    }
+}
+
+/// Reads one packet (fixed header with a one-byte remaining length, enough here).
+fn read_packet(stream: &mut TcpStream) -> Vec<u8> {
+    let mut header = [0u8; 2];
+    stream.read_exact(&mut header).expect("fixed header");
+    assert!(header[1] < 128, "test packets are small");
+    let mut body = vec![0u8; header[1] as usize];
+    stream.read_exact(&mut body).expect("body");
+    [header.to_vec(), body].concat()
+}
+
+fn next_event(events: &mut ferromqtt::client::EventReceiver) -> Event {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let batch = events.recv_batch(Duration::from_millis(200), 1);
+        if let Some(event) = batch.and_then(|b| b.into_iter().next()) {
+            return event;
+        }
+        assert!(Instant::now() < deadline, "no event within {WAIT:?}");
+    }
+}
+
+fn start(
+    runtime: &tokio::runtime::Runtime,
+    listener: &TcpListener,
+    keep_alive: u16,
+) -> (ClientHandle, ferromqtt::client::EventReceiver) {
+    let (handle, events) = ClientHandle::new(
+        ProtocolVersion::V311,
+        Limits::default(),
+        runtime.handle().clone(),
+    )
+    .expect("client");
+    let params = ConnectParams {
+        host: "127.0.0.1".into(),
+        port: listener.local_addr().expect("addr").port(),
+        bind: None,
+        connect_timeout: WAIT,
+        connect: connect_packet(keep_alive),
+    };
+    handle.connect(params).expect("connect");
+    (handle, events)
+}
+
+#[test]
+fn qos1_publish_is_written_acknowledged_and_reported() {
+    let runtime = runtime();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let server = {
+        let listener = listener.try_clone().expect("clone");
+        thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("accept");
+            stream.set_read_timeout(Some(WAIT)).expect("timeout");
+            let connect = read_packet(&mut stream);
+            // CONNECT, "MQTT" level 4, flags 0x02 (clean), keep alive 60, client id "c1"
+            let expected = [
+                0x10, 14, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, 2, b'c', b'1',
+            ];
+            assert_eq!(connect, expected);
+            stream.write_all(&[0x20, 2, 0, 0]).expect("connack");
+            // PUBLISH QoS 1, topic "a/b", packet id 1, payload "hi"
+            let publish = read_packet(&mut stream);
+            assert_eq!(publish, [0x32, 9, 0, 3, b'a', b'/', b'b', 0, 1, b'h', b'i']);
+            stream.write_all(&[0x40, 2, 0, 1]).expect("puback");
+            assert_eq!(read_packet(&mut stream), [0xE0, 0]);
+        })
+    };
+    let (handle, mut events) = start(&runtime, &listener, 60);
+    match next_event(&mut events) {
+        Event::ConnAck(connack) => assert_eq!(connack.reason_code, ReasonCode::Success),
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+    assert!(handle.is_connected());
+    let topic = TopicName::new("a/b").expect("topic");
+    let (packet_id, open) = handle
+        .publish(Publish::new(topic, QoS::AtLeastOnce, "hi"))
+        .expect("publish");
+    assert_eq!((packet_id, open), (1, true));
+    match next_event(&mut events) {
+        Event::Published { packet_id, .. } => assert_eq!(packet_id, 1),
+        other => panic!("expected Published, got {other:?}"),
+    }
+    assert!(handle.disconnect(Disconnect::new(ReasonCode::Success)));
+    assert_eq!(
+        next_event(&mut events),
+        Event::Disconnected(CloseReason::Requested)
+    );
+    server.join().expect("server");
+    assert!(!handle.is_open());
+}
+
+#[test]
+fn a_server_that_stops_answering_pings_is_dropped_for_keepalive() {
+    let runtime = runtime();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let server = {
+        let listener = listener.try_clone().expect("clone");
+        thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("accept");
+            stream.set_read_timeout(Some(WAIT)).expect("timeout");
+            read_packet(&mut stream);
+            stream.write_all(&[0x20, 2, 0, 0]).expect("connack");
+            // The PINGREQ arrives after one idle keep-alive interval; it is not answered.
+            assert_eq!(read_packet(&mut stream), [0xC0, 0]);
+            let mut rest = Vec::new();
+            // The client closes the socket after a second interval.
+            let _ = stream.read_to_end(&mut rest);
+        })
+    };
+    let started = Instant::now();
+    let (_handle, mut events) = start(&runtime, &listener, 1);
+    assert!(matches!(next_event(&mut events), Event::ConnAck(_)));
+    assert_eq!(
+        next_event(&mut events),
+        Event::Disconnected(CloseReason::KeepAliveTimeout)
+    );
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    server.join().expect("server");
+}
+
+#[test]
+fn a_socket_closed_by_the_server_is_reported_as_lost() {
+    let runtime = runtime();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let server = {
+        let listener = listener.try_clone().expect("clone");
+        thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("accept");
+            stream.set_read_timeout(Some(WAIT)).expect("timeout");
+            read_packet(&mut stream);
+            stream.write_all(&[0x20, 2, 0, 0]).expect("connack");
+        })
+    };
+    let (handle, mut events) = start(&runtime, &listener, 60);
+    assert!(matches!(next_event(&mut events), Event::ConnAck(_)));
+    server.join().expect("server");
+    assert_eq!(
+        next_event(&mut events),
+        Event::Disconnected(CloseReason::ConnectionLost)
+    );
+    assert!(!handle.is_open());
+}
+
+#[test]
+fn connecting_to_a_closed_port_fails_with_connection_refused() {
+    let runtime = runtime();
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let (handle, _events) = ClientHandle::new(
+        ProtocolVersion::V311,
+        Limits::default(),
+        runtime.handle().clone(),
+    )
+    .expect("client");
+    let params = ConnectParams {
+        host: "127.0.0.1".into(),
+        port,
+        bind: None,
+        connect_timeout: WAIT,
+        connect: connect_packet(60),
+    };
+    match handle.connect(params) {
+        Err(ferromqtt::client::ClientError::Io(e)) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused)
+        }
+        other => panic!("expected ConnectionRefused, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_application_that_stops_taking_events_makes_the_server_block() {
+    let runtime = runtime();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let server = {
+        let listener = listener.try_clone().expect("clone");
+        thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("accept");
+            stream.set_read_timeout(Some(WAIT)).expect("timeout");
+            read_packet(&mut stream);
+            stream.write_all(&[0x20, 2, 0, 0]).expect("connack");
+            // Flood QoS 0 PUBLISHes ("t", 100-byte payload) until TCP pushes back.
+            let mut packet = vec![0x30, 103, 0, 1, b't'];
+            packet.extend_from_slice(&[b'x'; 100]);
+            let flood: Vec<u8> = packet.repeat(1000);
+            // A write that makes no progress for 500 ms means the client stopped reading.
+            stream
+                .set_write_timeout(Some(Duration::from_millis(500)))
+                .expect("write timeout");
+            let mut written = 0usize;
+            let deadline = Instant::now() + WAIT;
+            while Instant::now() < deadline {
+                match stream.write(&flood) {
+                    Ok(n) => written += n,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        return written;
+                    }
+                    Err(e) => panic!("write failed: {e}"),
+                }
+            }
+            panic!("the client kept reading although nobody took its events");
+        })
+    };
+    let (_handle, mut events) = start(&runtime, &listener, 60);
+    assert!(matches!(next_event(&mut events), Event::ConnAck(_)));
+    let written = server.join().expect("server");
+    // Bounded by the event channel, one read buffer and the kernel's socket buffers.
+    assert!(written < 64 * 1024 * 1024, "{written} bytes accepted");
+    // Everything the client accepted is still delivered, in order.
+    let batch = events
+        .recv_batch(Duration::from_millis(100), 10)
+        .expect("events");
+    assert!(batch.iter().all(|e| matches!(e, Event::Message(_))));
+}

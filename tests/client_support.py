@@ -1,0 +1,164 @@
+"""Helpers for the client tests: a real Mosquitto on a free loopback port, and a recorder
+of callbacks that tests wait on (queues with timeouts, never sleeps)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+from typing import Any
+
+import pytest
+
+MOSQUITTO = shutil.which("mosquitto") or (
+    "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None
+)
+WAIT = 10.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Mosquitto:
+    """A mosquitto process started from a generated config, stopped by its PID."""
+
+    def __init__(self) -> None:
+        self.directory = tempfile.mkdtemp(prefix="ferromqtt-mosquitto-")
+        self.port = 0
+        self.process: subprocess.Popen[str] | None = None
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    def start(self, port: int | None = None) -> None:
+        for _ in range(5):
+            self.port = port or _free_port()
+            config = os.path.join(self.directory, "mosquitto.conf")
+            with open(config, "w") as f:
+                f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n")
+                f.write("log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n")
+                f.write("log_type information\n")
+            self.process = subprocess.Popen(
+                [MOSQUITTO, "-c", config],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            if self._wait_running():
+                return
+            self.stop()
+        raise RuntimeError("mosquitto did not start")
+
+    def _wait_running(self) -> bool:
+        """Reads mosquitto's log until it says it runs (or it exits)."""
+        assert self.process is not None and self.process.stdout is not None
+        timer = threading.Timer(WAIT, self.process.kill)
+        timer.start()
+        try:
+            for line in self.process.stdout:
+                if "running" in line:
+                    threading.Thread(target=self._drain, daemon=True).start()
+                    return True
+                if "Error" in line:
+                    return False
+            return False
+        finally:
+            timer.cancel()
+
+    def _drain(self) -> None:
+        process = self.process
+        if process is not None and process.stdout is not None:
+            for _ in process.stdout:
+                pass
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGCONT)
+            os.kill(process.pid, signal.SIGTERM)
+            try:
+                process.wait(WAIT)
+            except subprocess.TimeoutExpired:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait(WAIT)
+        if process.stdout is not None:
+            process.stdout.close()
+
+    def pause(self) -> None:
+        """The broker stops answering (SIGSTOP) without closing any socket."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGCONT)
+
+
+@pytest.fixture
+def mosquitto_broker():
+    if MOSQUITTO is None:
+        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+    broker = Mosquitto()
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+        shutil.rmtree(broker.directory, ignore_errors=True)
+
+
+class Recorder:
+    """Records every callback of a client as (name, args) into a queue; `wait(name)`
+    returns the args of the next such callback (skipping others, which are kept)."""
+
+    NAMES = (
+        "on_connect",
+        "on_disconnect",
+        "on_message",
+        "on_publish",
+        "on_subscribe",
+        "on_unsubscribe",
+        "on_connect_fail",
+    )
+
+    def __init__(self, client: Any) -> None:
+        self.events: queue.Queue[tuple[str, tuple[Any, ...]]] = queue.Queue()
+        self.seen: list[tuple[str, tuple[Any, ...]]] = []
+        for name in self.NAMES:
+            setattr(client, name, self._record(name))
+
+    def _record(self, name: str):
+        def record(*args: Any) -> None:
+            self.events.put((name, args[2:]))
+
+        return record
+
+    def wait(self, name: str, timeout: float = WAIT) -> tuple[Any, ...]:
+        for index, (seen_name, args) in enumerate(self.seen):
+            if seen_name == name:
+                del self.seen[index]
+                return args
+        while True:
+            seen_name, args = self.events.get(timeout=timeout)
+            if seen_name == name:
+                return args
+            self.seen.append((seen_name, args))
+
+    def names(self) -> list[str]:
+        """Every callback name recorded so far, in order (drains the queue)."""
+        while True:
+            try:
+                self.seen.append(self.events.get_nowait())
+            except queue.Empty:
+                return [name for name, _ in self.seen]
