@@ -461,6 +461,8 @@ pub async fn run_count(o: &Options) -> Result<Value> {
     let mut received = 0u64;
     let first_deadline = Instant::now() + o.drain.max(Duration::from_secs(30));
     let mut window_end = None;
+    let mut first_at = None;
+    let mut last_at = None;
     loop {
         let deadline = window_end.unwrap_or(first_deadline);
         tokio::select! {
@@ -479,6 +481,10 @@ pub async fn run_count(o: &Options) -> Result<Value> {
         }
         if count > 0 && window_end.is_none() {
             window_end = Some(now + o.duration);
+            first_at = Some(now);
+        }
+        if count > 0 {
+            last_at = Some(now);
         }
         if window_end.is_some_and(|end| now < end) {
             received += count;
@@ -496,5 +502,8 @@ pub async fn run_count(o: &Options) -> Result<Value> {
         "received": received,
         "received_per_s": received as f64 / o.duration.as_secs_f64(),
         "started": window_end.is_some(),
+        // From the first to the last message counted: with a window longer than the
+        // publishing, the time the whole stream took to arrive.
+        "last_arrival_s": first_at.zip(last_at).map(|(a, b)| (b - a).as_secs_f64()),
     }))
 }
