@@ -8,6 +8,7 @@ stopped, by PID. The load generator is `benches/loadgen.rs`, built once with `ca
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import resource
@@ -54,21 +55,26 @@ def mosquitto_version(path: str) -> str:
     return first[0] if first else "mosquitto (unknown version)"
 
 
-def build_loadgen() -> str:
-    """Build the load generator (release) and return the path of its executable."""
+@functools.lru_cache(maxsize=None)
+def build_bench(name: str) -> str:
+    """Build a harness-less bench target (release) and return the path of its executable."""
     env = dict(os.environ)
     env.setdefault("CARGO_TARGET_DIR", str(REPO / "target"))
-    cmd = ["cargo", "bench", "--bench", "loadgen", "--no-run", "--message-format=json"]
-    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
+    cmd = ["cargo", "bench", "--bench", name, "--no-run", "--message-format=json"]
+    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=3600)
     if out.returncode != 0:
         sys.stderr.write(out.stderr)
-        raise RuntimeError("building the load generator failed")
+        raise RuntimeError(f"building the {name} bench failed")
     for line in out.stdout.splitlines():
         message = json.loads(line)
         target = message.get("target", {})
-        if target.get("name") == "loadgen" and message.get("executable"):
+        if target.get("name") == name and message.get("executable"):
             return str(message["executable"])
-    raise RuntimeError("cargo did not report the loadgen executable")
+    raise RuntimeError(f"cargo did not report the {name} executable")
+
+
+def build_loadgen() -> str:
+    return build_bench("loadgen")
 
 
 def read_status_kb(pid: int, field: str) -> int:
@@ -161,17 +167,21 @@ class Mosquitto(BrokerProcess):
 
 
 class Ferromqtt(BrokerProcess):
-    """`python -m ferromqtt broker` from the given interpreter (a `maturin develop --release`
-    virtualenv)."""
+    """ferromqtt's broker: `python -m ferromqtt broker` from the given interpreter (a
+    `maturin develop --release` virtualenv), or with `runner` = "rust" the same broker in a
+    plain Rust process (`benches/serve_broker.rs`)."""
 
     name = "ferromqtt"
 
-    def __init__(self, workdir: Path, python: str, extra_args: list[str]) -> None:
+    def __init__(self, workdir: Path, python: str, extra_args: list[str], runner: str) -> None:
         super().__init__(workdir)
         self.python = python
         self.extra_args = extra_args
+        self.executable = build_bench("serve_broker") if runner == "rust" else None
 
     def command(self) -> list[str]:
+        if self.executable is not None:
+            return [self.executable, "--port", str(self.port), *self.extra_args]
         return [self.python, "-m", "ferromqtt", "broker", "-p", str(self.port), *self.extra_args]
 
 

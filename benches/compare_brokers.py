@@ -207,6 +207,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=10_000, help="idle connections")
     parser.add_argument("--python", default=str(REPO / ".venv" / "bin" / "python"))
     parser.add_argument("--ferromqtt-arg", action="append", default=[], help="extra CLI argument")
+    parser.add_argument(
+        "--ferromqtt-runner",
+        choices=("python", "rust"),
+        default="python",
+        help="python -m ferromqtt broker, or the same broker in a Rust process",
+    )
     parser.add_argument("--loadgen", help="a built loadgen executable (default: cargo bench)")
     parser.add_argument("--json", help="write every result to this file")
     args = parser.parse_args()
@@ -227,7 +233,7 @@ def main() -> int:
         if name == "mosquitto":
             assert mosquitto_path is not None
             return Mosquitto(workdir, mosquitto_path)
-        return Ferromqtt(workdir, args.python, args.ferromqtt_arg)
+        return Ferromqtt(workdir, args.python, args.ferromqtt_arg, args.ferromqtt_runner)
 
     load_before = os.getloadavg()
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -269,6 +275,7 @@ def main() -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     print(f"Broker comparison, {started:%Y-%m-%d %H:%M} UTC, {args.rounds} rounds alternating")
+    print(f"ferromqtt broker run by: {args.ferromqtt_runner}")
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs (a shared VM), "
         f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after; "

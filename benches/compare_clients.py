@@ -394,6 +394,7 @@ def main() -> int:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--clients", default=",".join(CLIENTS))
     parser.add_argument("--broker", choices=("mosquitto", "ferromqtt"), default="mosquitto")
+    parser.add_argument("--ferromqtt-runner", choices=("python", "rust"), default="python")
     parser.add_argument("--messages", type=int, default=100_000, help="receive: messages sent")
     parser.add_argument("--roundtrips", type=int, default=2000)
     parser.add_argument("--python", default=str(REPO / ".venv" / "bin" / "python"))
@@ -423,7 +424,7 @@ def main() -> int:
         assert mosquitto_path is not None
         broker = Mosquitto(workdir, mosquitto_path)
     else:
-        broker = Ferromqtt(workdir, args.python, [])
+        broker = Ferromqtt(workdir, args.python, [], args.ferromqtt_runner)
 
     load_before = os.getloadavg()
     started = datetime.datetime.now(datetime.timezone.utc)
