@@ -55,7 +55,7 @@ def mosquitto_version(path: str) -> str:
     return first[0] if first else "mosquitto (unknown version)"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def build_bench(name: str) -> str:
     """Build a harness-less bench target (release) and return the path of its executable."""
     env = dict(os.environ)

@@ -355,8 +355,12 @@ pub async fn run_throughput(o: &Options) -> Result<Value> {
     if qos == QoS::AtLeastOnce {
         drain(&counters, expected, Duration::from_millis(300), drain_end).await;
     }
+    // Publishers still waiting for acknowledgements return what they have on Stopped: the
+    // messages still in flight then show as `unacked_at_end`.
     let _ = phase_tx.send(Phase::Stopped);
-    publishers.abort_all();
+    while let Some(joined) = publishers.join_next().await {
+        publisher_results.push(joined??);
+    }
     let mut subscriber_results = Vec::new();
     while let Some(joined) = subscribers.join_next().await {
         subscriber_results.push(joined??);
