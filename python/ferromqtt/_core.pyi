@@ -3,6 +3,7 @@
 from typing import final
 
 __all__ = [
+    "BrokerCore",
     "CAUSE_KEEPALIVE",
     "CAUSE_LOST",
     "CAUSE_PROTOCOL",
@@ -177,3 +178,29 @@ class ClientCore:
 
     def connection_count(self) -> int:
         """How many connections this client has opened."""
+
+@final
+class BrokerCore:
+    """The broker as Python sees it; ``ferromqtt.broker.Broker`` wraps it."""
+
+    def __new__(cls, options_json: str) -> BrokerCore:
+        """Validate the options (a JSON object of broker options) without starting."""
+
+    @staticmethod
+    def options_from_toml_file(path: str) -> str:
+        """Read a TOML configuration file into the JSON options ``BrokerCore`` takes."""
+
+    def start(self) -> None:
+        """Bind every listener and start serving; return once bound."""
+
+    def stop(self) -> None:
+        """Stop serving and return when every task has ended (no-op when stopped)."""
+
+    def is_running(self) -> bool:
+        """Whether the broker is serving."""
+
+    def addresses(self) -> list[tuple[str, int]]:
+        """The bound (host, port) pairs, in listener order."""
+
+    def stats_json(self) -> str:
+        """The ``$SYS`` figures as a JSON object."""

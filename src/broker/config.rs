@@ -3,12 +3,12 @@
 //! Read from TOML (`from_toml_str`/`from_toml_file`, errors name the file, line and key) or
 //! built in code (`BrokerConfig::default()` and field updates, then `validate()`).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Duration;
 
 /// Every broker option. Unknown keys are an error; a missing key takes the default.
-#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct BrokerConfig {
     /// Where to accept connections. Default: one listener on 127.0.0.1:1883.
@@ -58,7 +58,7 @@ pub struct BrokerConfig {
 }
 
 /// One TCP listener. Port 0 picks a free port (see `Broker::local_addrs`).
-#[derive(Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
     /// An IPv4 or IPv6 address, or a name such as `localhost`.
