@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod aio;
 mod client;
 pub mod errors;
 mod events;
@@ -18,5 +19,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     topic::register(m)?;
     client::register(m)?;
+    aio::register(m)?;
     Ok(())
 }
