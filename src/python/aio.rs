@@ -767,6 +767,15 @@ impl AsyncClientCore {
         })
     }
 
+    /// Drops the connection without DISCONNECT, as a crash would (the broker publishes
+    /// the will); pending calls fail with ConnectionClosedError.
+    fn abort(&self) {
+        self.handle.abort_connection();
+        if self.shared.lock().open {
+            close(&self.shared, CloseReason::ConnectionLost);
+        }
+    }
+
     /// Resolves to True once messages are buffered, or to False when the buffer is empty
     /// and no connection is open. Takes nothing: a cancelled wait loses no message.
     fn wait_messages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
