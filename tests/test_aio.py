@@ -51,6 +51,12 @@ class ConfiguredMosquitto(client_support.Mosquitto):
         super().__init__()
         self.extra = extra
 
+    def _drain(self) -> None:
+        try:
+            super()._drain()
+        except ValueError:  # stop() closed the pipe before this thread saw its end
+            pass
+
     def start(self, port: int | None = None) -> None:
         for _ in range(5):
             self.port = port or client_support._free_port()
