@@ -4,13 +4,14 @@ from collections.abc import Awaitable
 from typing import final
 
 __all__ = [
+    "AsyncClientCore",
+    "BrokerCore",
     "CAUSE_KEEPALIVE",
     "CAUSE_LOST",
     "CAUSE_PROTOCOL",
     "CAUSE_REFUSED",
     "CAUSE_REQUESTED",
     "CAUSE_SERVER",
-    "AsyncClientCore",
     "ClientCore",
     "ConnectionClosedError",
     "EV_CONNACK",
@@ -308,3 +309,29 @@ class AsyncClientCore:
 
     def assigned_client_id(self) -> str | None:
         """The client id the broker assigned in its last CONNACK (MQTT 5)."""
+
+@final
+class BrokerCore:
+    """The broker as Python sees it; ``ferromqtt.broker.Broker`` wraps it."""
+
+    def __new__(cls, options_json: str) -> BrokerCore:
+        """Validate the options (a JSON object of broker options) without starting."""
+
+    @staticmethod
+    def options_from_toml_file(path: str) -> str:
+        """Read a TOML configuration file into the JSON options ``BrokerCore`` takes."""
+
+    def start(self) -> None:
+        """Bind every listener and start serving; return once bound."""
+
+    def stop(self) -> None:
+        """Stop serving and return when every task has ended (no-op when stopped)."""
+
+    def is_running(self) -> bool:
+        """Whether the broker is serving."""
+
+    def addresses(self) -> list[tuple[str, int]]:
+        """The bound (host, port) pairs, in listener order."""
+
+    def stats_json(self) -> str:
+        """The ``$SYS`` figures as a JSON object."""

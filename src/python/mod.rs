@@ -4,6 +4,7 @@
 use pyo3::prelude::*;
 
 mod aio;
+mod broker;
 mod client;
 pub mod errors;
 mod events;
@@ -20,5 +21,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     topic::register(m)?;
     client::register(m)?;
     aio::register(m)?;
+    broker::register(m)?;
     Ok(())
 }

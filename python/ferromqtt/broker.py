@@ -1,0 +1,116 @@
+"""An MQTT 3.1/3.1.1/5.0 broker that runs inside this Python process.
+
+    with Broker(port=0) as broker:          # port 0: a free port, read back as broker.port
+        ...                                 # clients connect to broker.host, broker.port
+
+Options use Mosquitto's configuration names (``max_connections``, ``max_keepalive``,
+``max_packet_size``, ``max_queued_messages``, ``max_inflight_messages``, ``sys_interval``,
+``persistent_client_expiration``, ``allow_zero_length_clientid``, ``retain_available``, ...).
+A wrong name or value raises ``ValueError`` naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Any, Optional
+
+from ferromqtt._core import BrokerCore
+
+__all__ = ["Broker"]
+
+
+class Broker:
+    """An in-process MQTT broker.
+
+    ``start()`` returns once every listener is bound; ``stop()`` returns when every task
+    has ended. Usable as a context manager (``with Broker() as b:``).
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        *,
+        config_file: Optional[str | os.PathLike[str]] = None,
+        **options: Any,
+    ) -> None:
+        if config_file is not None:
+            settings = json.loads(BrokerCore.options_from_toml_file(os.fspath(config_file)))
+        else:
+            settings = {"listeners": [{"host": host, "port": port}]}
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+            raise ValueError(f"invalid broker option port: {port!r} (0..65535)")
+        settings.update(options)
+        self._core = BrokerCore(json.dumps(settings))
+        self._stopped = threading.Event()
+        self._stopped.set()
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> Broker:
+        """Bind the listeners and start serving. Returns self once bound."""
+        self._core.start()
+        self._stopped.clear()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving: v5 clients get DISCONNECT 0x8B; returns when every task ended."""
+        self._core.stop()
+        self._stopped.set()
+
+    def serve_forever(self) -> None:
+        """Start if needed and serve until ``stop()`` is called or Ctrl-C."""
+        if not self._core.is_running():
+            self.start()
+        try:
+            while not self._stopped.wait(0.5):
+                pass
+        finally:
+            self.stop()
+
+    @property
+    def is_running(self) -> bool:
+        return self._core.is_running()
+
+    def __enter__(self) -> Broker:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- where it listens ----------------------------------------------------------------
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        """Every bound (host, port), in listener order."""
+        return [tuple(a) for a in self._core.addresses()]  # type: ignore[misc]
+
+    @property
+    def host(self) -> str:
+        return self._first_address()[0]
+
+    @property
+    def port(self) -> int:
+        return self._first_address()[1]
+
+    @property
+    def url(self) -> str:
+        host, port = self._first_address()
+        return f"mqtt://{'[' + host + ']' if ':' in host else host}:{port}"
+
+    def _first_address(self) -> tuple[str, int]:
+        addresses = self._core.addresses()
+        if not addresses:
+            raise RuntimeError("broker is not running")
+        return addresses[0][0], addresses[0][1]
+
+    # -- figures -------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """The ``$SYS`` figures (clients, messages, bytes, subscriptions, retained...)."""
+        result: dict[str, Any] = json.loads(self._core.stats_json())
+        return result
+
+    def __repr__(self) -> str:
+        if not self._core.is_running():
+            return "<ferromqtt.Broker stopped>"
+        return f"<ferromqtt.Broker {self.url}>"

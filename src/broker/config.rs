@@ -1,0 +1,306 @@
+//! Broker configuration: the options keep Mosquitto's names so its users recognise them.
+//!
+//! Read from TOML (`from_toml_str`/`from_toml_file`, errors name the file, line and key) or
+//! built in code (`BrokerConfig::default()` and field updates, then `validate()`).
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Duration;
+
+/// Every broker option. Unknown keys are an error; a missing key takes the default.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerConfig {
+    /// Where to accept connections. Default: one listener on 127.0.0.1:1883.
+    pub listeners: Vec<ListenerConfig>,
+    /// Most clients connected at once; -1 (the default) means no limit. Further
+    /// connections wait in the listen backlog until a slot frees.
+    pub max_connections: i64,
+    /// Largest keep-alive (seconds) a client may ask for. Default 65535. An MQTT 5 client
+    /// asking for more (or for 0) is told the lower value as Server Keep Alive; 3.x clients
+    /// keep their own value (the protocol cannot tell them).
+    pub max_keepalive: u16,
+    /// Largest packet (bytes) the broker accepts; 0 (the default) means the MQTT maximum
+    /// (268435460). Advertised to MQTT 5 clients as Maximum Packet Size; a larger packet
+    /// closes the connection (v5: DISCONNECT 0x95).
+    pub max_packet_size: u32,
+    /// Messages held per session, for an offline persistent session or a slow online one.
+    /// Default 1000. When full: QoS 0 messages are dropped and counted. An online session's
+    /// queue then pauses the publishers of QoS 1/2 messages (their PUBACK/PUBREC and the
+    /// reading of their socket wait for room), so nothing acknowledged is dropped. An
+    /// offline session's queue refuses further QoS 1/2 messages for that session: they are
+    /// counted as dropped and an MQTT 5 publisher gets PUBACK/PUBREC 0x97 (quota exceeded).
+    pub max_queued_messages: usize,
+    /// QoS 1/2 messages sent to a 3.x client and not yet acknowledged. Default 20; 0 means
+    /// 65535. Also advertised to MQTT 5 clients as the broker's Receive Maximum; outgoing
+    /// to MQTT 5 clients uses the client's Receive Maximum.
+    pub max_inflight_messages: u16,
+    /// Seconds between `$SYS/broker/...` updates. Default 10; 0 disables them.
+    pub sys_interval: u64,
+    /// Seconds a disconnected 3.x persistent session (clean session 0) is kept; absent (the
+    /// default) means forever. MQTT 5 sessions use their Session Expiry Interval.
+    pub persistent_client_expiration: Option<u64>,
+    /// Accept an empty client id (the broker assigns one). Default true. A 3.x client with
+    /// an empty id must ask for a clean session, else it gets CONNACK 0x02.
+    pub allow_zero_length_clientid: bool,
+    /// Keep retained messages. Default true. When false, an MQTT 5 client publishing a
+    /// retained message is disconnected with 0x9A and a 3.x client is disconnected.
+    pub retain_available: bool,
+    /// Topic aliases an MQTT 5 client may use towards the broker. Default 10; 0 disables.
+    pub max_topic_alias: u16,
+    /// Seconds a new connection has to send CONNECT. Default 10.
+    pub connect_timeout: u64,
+    /// Largest PUBLISH payload (bytes) accepted; 0 (the default) means no limit. Larger
+    /// messages are not forwarded (QoS 1/2: MQTT 5 publishers get reason 0x97).
+    pub message_size_limit: u32,
+    /// Queue QoS 0 messages for offline persistent sessions too. Default false.
+    pub queue_qos0_messages: bool,
+}
+
+/// One TCP listener. Port 0 picks a free port (see `Broker::local_addrs`).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// An IPv4 or IPv6 address, or a name such as `localhost`.
+    pub host: String,
+    pub port: u16,
+}
+
+impl ListenerConfig {
+    pub fn new(host: impl Into<String>, port: u16) -> ListenerConfig {
+        ListenerConfig {
+            host: host.into(),
+            port,
+        }
+    }
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            listeners: vec![ListenerConfig::new("127.0.0.1", 1883)],
+            max_connections: -1,
+            max_keepalive: 65535,
+            max_packet_size: 0,
+            max_queued_messages: 1000,
+            max_inflight_messages: 20,
+            sys_interval: 10,
+            persistent_client_expiration: None,
+            allow_zero_length_clientid: true,
+            retain_available: true,
+            max_topic_alias: 10,
+            connect_timeout: 10,
+            message_size_limit: 0,
+            queue_qos0_messages: false,
+        }
+    }
+}
+
+/// A configuration that cannot be used, naming where and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}:{line}: {key}: {message}")]
+    Parse {
+        file: String,
+        line: usize,
+        key: String,
+        message: String,
+    },
+    #[error("cannot read {file}: {message}")]
+    Read { file: String, message: String },
+    #[error("invalid value for {key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl BrokerConfig {
+    /// Parses TOML text; `file_name` only labels errors.
+    pub fn from_toml_str(text: &str, file_name: &str) -> Result<BrokerConfig, ConfigError> {
+        let config: BrokerConfig = toml::from_str(text).map_err(|error| {
+            let (line, key) = match error.span() {
+                Some(span) => locate(text, span.start),
+                None => (0, String::new()),
+            };
+            ConfigError::Parse {
+                file: file_name.to_owned(),
+                line,
+                key,
+                message: error.message().trim().to_owned(),
+            }
+        })?;
+        config.validate().map_err(|error| match error {
+            ConfigError::Invalid { key, message } => ConfigError::Parse {
+                file: file_name.to_owned(),
+                line: line_of_key(text, &key),
+                key,
+                message,
+            },
+            other => other,
+        })?;
+        Ok(config)
+    }
+
+    pub fn from_toml_file(path: &Path) -> Result<BrokerConfig, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            file: file.clone(),
+            message: e.to_string(),
+        })?;
+        BrokerConfig::from_toml_str(&text, &file)
+    }
+
+    /// Checks the values; the error names the first bad option.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: &str| {
+            Err(ConfigError::Invalid {
+                key: key.to_owned(),
+                message: message.to_owned(),
+            })
+        };
+        if self.listeners.is_empty() {
+            return invalid("listeners", "at least one listener is needed");
+        }
+        for listener in &self.listeners {
+            if listener.host.trim().is_empty() {
+                return invalid("host", "listener host must not be empty");
+            }
+        }
+        if self.max_connections < -1 || self.max_connections == 0 {
+            return invalid("max_connections", "must be -1 (no limit) or positive");
+        }
+        if self.max_packet_size != 0 && self.max_packet_size < 20 {
+            return invalid(
+                "max_packet_size",
+                "must be 0 (the MQTT maximum) or at least 20 bytes",
+            );
+        }
+        if self.max_packet_size > crate::protocol::MAX_PACKET_SIZE {
+            return invalid("max_packet_size", "exceeds the MQTT maximum 268435460");
+        }
+        if self.max_queued_messages == 0 {
+            return invalid("max_queued_messages", "must be at least 1");
+        }
+        if self.connect_timeout == 0 {
+            return invalid("connect_timeout", "must be at least 1 second");
+        }
+        if self.max_keepalive == 0 {
+            return invalid("max_keepalive", "must be at least 1 second");
+        }
+        Ok(())
+    }
+
+    /// The largest packet accepted, 0 resolved to the MQTT maximum.
+    pub fn effective_max_packet_size(&self) -> u32 {
+        if self.max_packet_size == 0 {
+            crate::protocol::MAX_PACKET_SIZE
+        } else {
+            self.max_packet_size
+        }
+    }
+
+    /// The 3.x outgoing window and the advertised Receive Maximum, 0 resolved to 65535.
+    pub fn effective_max_inflight(&self) -> u16 {
+        if self.max_inflight_messages == 0 {
+            u16::MAX
+        } else {
+            self.max_inflight_messages
+        }
+    }
+
+    pub fn connect_timeout_duration(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout)
+    }
+}
+
+/// The 1-based line of byte offset `offset` and the key written on that line.
+fn locate(text: &str, offset: usize) -> (usize, String) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or("");
+    let line_number = before.matches('\n').count() + 1;
+    let line = text.lines().nth(line_number - 1).unwrap_or("");
+    let key = match line.split_once('=') {
+        Some((key, _)) => key.trim().trim_matches('"').to_owned(),
+        None => line.trim().trim_matches(['[', ']']).to_owned(),
+    };
+    (line_number, key)
+}
+
+fn line_of_key(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|line| {
+            line.split_once('=')
+                .is_some_and(|(k, _)| k.trim().trim_matches('"') == key)
+        })
+        .map_or(0, |index| index + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let config = BrokerConfig::default();
+        assert_eq!(
+            config.listeners,
+            vec![ListenerConfig::new("127.0.0.1", 1883)]
+        );
+        assert_eq!(config.max_queued_messages, 1000);
+        assert_eq!(config.max_inflight_messages, 20);
+        assert_eq!(config.sys_interval, 10);
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn toml_sets_listeners_and_options() {
+        let text = "max_connections = 5\nsys_interval = 0\n\n[[listeners]]\nhost = \"::1\"\nport = 0\n\n[[listeners]]\nhost = \"127.0.0.1\"\nport = 1884\n";
+        let config = BrokerConfig::from_toml_str(text, "b.toml").unwrap();
+        assert_eq!(config.max_connections, 5);
+        assert_eq!(config.sys_interval, 0);
+        assert_eq!(config.listeners.len(), 2);
+        assert_eq!(config.listeners[1].port, 1884);
+        assert_eq!(config.max_topic_alias, 10);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text = "sys_interval = 5\nmax_conections = 3\n";
+        let error = BrokerConfig::from_toml_str(text, "b.toml").unwrap_err();
+        match &error {
+            ConfigError::Parse {
+                file, line, key, ..
+            } => {
+                assert_eq!(file, "b.toml");
+                assert_eq!(*line, 2);
+                assert_eq!(key, "max_conections");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(error.to_string().starts_with("b.toml:2: max_conections"));
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let error =
+            BrokerConfig::from_toml_str("\n\nmax_keepalive = \"x\"\n", "c.toml").unwrap_err();
+        assert!(
+            matches!(&error, ConfigError::Parse { line: 3, key, .. } if key == "max_keepalive"),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn bad_value_names_the_key() {
+        let error = BrokerConfig::from_toml_str("max_queued_messages = 0\n", "d.toml").unwrap_err();
+        assert!(
+            matches!(&error, ConfigError::Parse { line: 1, key, .. } if key == "max_queued_messages"),
+            "{error:?}"
+        );
+        let config = BrokerConfig {
+            max_connections: 0,
+            ..BrokerConfig::default()
+        };
+        assert!(
+            matches!(config.validate(), Err(ConfigError::Invalid { key, .. }) if key == "max_connections")
+        );
+    }
+}

@@ -1,0 +1,831 @@
+//! The `ConnectionTask`: the only broker code that awaits a socket. It reads bytes, lets
+//! `protocol` decode them and the `Session` decide, sends `RouterCommand`s, drains the
+//! session's `OutgoingQueue`, and writes everything due in one write per wake-up.
+//!
+//! Buffers are allocated when data arrives and released when idle, so an idle connection
+//! costs little. On any end it hands the session state and will back to the router.
+
+use super::auth::AuthHook;
+use super::config::BrokerConfig;
+use super::queue::{Control, Delivery, OutgoingQueue};
+use super::router::{ConnectReply, ConnectRequest, DisconnectReport, Expiry, RouterCommand};
+use super::session::{
+    decide_client_id, owned_topic, refusal, Action, CloseReason, Session, SessionLimits,
+};
+use super::stats::Counters;
+use crate::protocol::{decode, encode, DecodeError, Packet, ProtocolVersion, QoS, ReasonCode};
+use bytes::{Buf, Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::future::{poll_fn, Future};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
+use tokio::time::{sleep_until, timeout, Instant, Sleep};
+use tokio_util::sync::CancellationToken;
+
+/// Deliveries taken from the queue per wake-up, so one busy session cannot starve reads.
+const DRAIN_BATCH: usize = 256;
+/// Smallest read: big enough for many small packets, small enough for idle memory.
+const READ_CHUNK: usize = 4096;
+/// How long a closing connection may take to flush its last packets.
+const CLOSE_FLUSH_DEADLINE: Duration = Duration::from_secs(1);
+
+/// What every connection of one broker shares.
+pub struct Shared {
+    pub config: Arc<BrokerConfig>,
+    pub limits: SessionLimits,
+    pub router: mpsc::Sender<RouterCommand>,
+    pub counters: Arc<Counters>,
+    pub auth: Arc<dyn AuthHook>,
+    pub next_connection_id: AtomicU64,
+}
+
+/// Serves one accepted socket until it closes.
+pub async fn run(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    address: SocketAddr,
+    token: CancellationToken,
+    permit: Option<OwnedSemaphorePermit>,
+) {
+    // Boxed here and below: a task's future is as large as its largest state, and the
+    // handshake, the read path and the goodbye are rare next to waiting idle.
+    let Some(mut task) = Box::pin(start(shared, stream, address, token)).await else {
+        return;
+    };
+    let reason = task.serve().await;
+    Box::pin(task.finish(reason)).await;
+    drop(permit);
+}
+
+/// The handshake; on success, the task that serves the session.
+async fn start(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    address: SocketAddr,
+    token: CancellationToken,
+) -> Option<Box<ConnectionTask>> {
+    let connection_id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
+    let mut connection = Connection {
+        shared,
+        stream,
+        address,
+        token,
+        read_buf: BytesMut::new(),
+        write_buf: BytesMut::new(),
+        connection_id,
+    };
+    let Some(accepted) = connection.handshake().await else {
+        let _ = timeout(CLOSE_FLUSH_DEADLINE, connection.flush_all()).await;
+        return None;
+    };
+    if connection.read_buf.is_empty() {
+        // An idle client holds no read buffer (see `read_and_handle`).
+        connection.read_buf = BytesMut::new();
+    }
+    Some(Box::new(ConnectionTask {
+        io: connection,
+        session: accepted.session,
+        queue: accepted.queue,
+        acks: VecDeque::new(),
+        actions: Vec::new(),
+        deliveries: Vec::new(),
+        controls: Vec::new(),
+        closing: None,
+        more_pending: false,
+        was_blocked: false,
+        timer: None,
+    }))
+}
+
+struct Connection {
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    address: SocketAddr,
+    token: CancellationToken,
+    read_buf: BytesMut,
+    write_buf: BytesMut,
+    connection_id: u64,
+}
+
+struct Accepted {
+    session: Box<Session>,
+    queue: Arc<OutgoingQueue>,
+}
+
+enum Flush {
+    Done,
+    Interrupted,
+}
+
+impl Connection {
+    fn encode(&mut self, packet: &Packet, version: ProtocolVersion) {
+        if let Err(error) = encode(packet, version, &mut self.write_buf) {
+            log::warn!(
+                "Cannot encode {:?} for {}: {error}",
+                packet.packet_type(),
+                self.address
+            );
+        }
+    }
+
+    /// Reads once into the read buffer; Ok(false) on end of stream.
+    fn try_read(&mut self) -> io::Result<Option<bool>> {
+        let wanted = if self.read_buf.capacity() - self.read_buf.len() < 512 {
+            READ_CHUNK.max(self.read_buf.len())
+        } else {
+            0
+        };
+        self.read_buf.reserve(wanted);
+        match self.stream.try_read_buf(&mut self.read_buf) {
+            Ok(0) => Ok(Some(false)),
+            Ok(n) => {
+                Counters::add(&self.shared.counters.bytes_received, n as u64);
+                Ok(Some(true))
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes the whole write buffer. With `interrupt_on`, stops early (between writes)
+    /// when the broker stops or that queue asks the connection to close, so a client that
+    /// does not read cannot hold a takeover or a shutdown.
+    async fn flush(&mut self, interrupt_on: Option<&OutgoingQueue>) -> io::Result<Flush> {
+        use tokio::io::AsyncWriteExt;
+        while !self.write_buf.is_empty() {
+            let written = match interrupt_on {
+                None => self.stream.write(&self.write_buf).await?,
+                Some(queue) => tokio::select! {
+                    biased;
+                    _ = self.token.cancelled() => return Ok(Flush::Interrupted),
+                    _ = queue.woken() => {
+                        if queue.has_close() {
+                            return Ok(Flush::Interrupted);
+                        }
+                        continue;
+                    }
+                    written = self.stream.write(&self.write_buf) => written?,
+                },
+            };
+            if written == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.write_buf.advance(written);
+            Counters::add(&self.shared.counters.bytes_sent, written as u64);
+        }
+        if self.write_buf.capacity() > 64 * 1024 {
+            self.write_buf = BytesMut::new();
+        }
+        Ok(Flush::Done)
+    }
+
+    async fn flush_all(&mut self) -> io::Result<()> {
+        self.flush(None).await.map(|_| ())
+    }
+
+    /// Reads CONNECT within the connect timeout, checks it, asks the router for the
+    /// session and writes CONNACK. `None` means the connection is to be closed.
+    async fn handshake(&mut self) -> Option<Accepted> {
+        let deadline = Instant::now() + self.shared.config.connect_timeout_duration();
+        let max_packet_size = self.shared.limits.max_packet_size;
+        let connect = loop {
+            let mut head = [0u8; 16];
+            let head_len = self.read_buf.len().min(head.len());
+            head[..head_len].copy_from_slice(&self.read_buf[..head_len]);
+            match decode(&mut self.read_buf, ProtocolVersion::V311, max_packet_size) {
+                Ok(Some(Packet::Connect(connect))) => break connect,
+                Ok(Some(other)) => {
+                    // [MQTT-3.1.0-1] the first packet must be CONNECT.
+                    log::info!(
+                        "Client {} sent {:?} before CONNECT, disconnecting.",
+                        self.address,
+                        other.packet_type()
+                    );
+                    return None;
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    self.refuse_bad_connect(&error, &head[..head_len]);
+                    return None;
+                }
+            }
+            tokio::select! {
+                _ = self.token.cancelled() => return None,
+                _ = tokio::time::sleep_until(deadline) => {
+                    log::info!("Client {} did not send CONNECT in time, disconnecting.", self.address);
+                    return None;
+                }
+                ready = self.stream.readable() => {
+                    if ready.is_err() {
+                        return None;
+                    }
+                    match self.try_read() {
+                        Ok(Some(true)) | Ok(None) => {}
+                        Ok(Some(false)) | Err(_) => return None,
+                    }
+                }
+            }
+        };
+        self.accept(*connect).await
+    }
+
+    fn refuse_bad_connect(&mut self, error: &DecodeError, head: &[u8]) {
+        log::info!("Bad CONNECT from {}: {error}", self.address);
+        let level = connect_level(head);
+        match error {
+            DecodeError::InvalidProtocolName(_) | DecodeError::UnsupportedProtocolLevel(_) => {
+                // [MQTT-3.1.2-2]: CONNACK 0x01 for 3.x, 0x84 for a v5 client, then close.
+                if level == Some(5) {
+                    self.encode(
+                        &refusal(ReasonCode::UnsupportedProtocolVersion),
+                        ProtocolVersion::V5,
+                    );
+                } else {
+                    self.encode(
+                        &refusal(ReasonCode::UnsupportedProtocolVersion),
+                        ProtocolVersion::V311,
+                    );
+                }
+            }
+            _ if level == Some(5) => {
+                self.encode(&refusal(error.reason_code()), ProtocolVersion::V5);
+            }
+            _ => {}
+        }
+    }
+
+    async fn accept(&mut self, connect: crate::protocol::Connect) -> Option<Accepted> {
+        let version = connect.protocol_version;
+        let shared = self.shared.clone();
+        let refuse = |this: &mut Connection, reason: ReasonCode| {
+            log::info!(
+                "Refused connection from {} as {:?}: {:?}.",
+                this.address,
+                connect.client_id,
+                reason
+            );
+            this.encode(&refusal(reason), version);
+        };
+        if version.is_v5() && connect.properties.authentication_method().is_some() {
+            refuse(self, ReasonCode::BadAuthenticationMethod);
+            return None;
+        }
+        if let Err(reason) = shared.auth.authenticate(&connect, self.address) {
+            refuse(self, reason);
+            return None;
+        }
+        let decision = match decide_client_id(
+            &connect,
+            shared.config.allow_zero_length_clientid,
+            assign_client_id,
+        ) {
+            Ok(decision) => decision,
+            Err(reason) => {
+                refuse(self, reason);
+                return None;
+            }
+        };
+        let client_id: Arc<str> = Arc::from(decision.client_id.as_str());
+        let (reply, receiver) = oneshot::channel();
+        let request = ConnectRequest {
+            connection_id: self.connection_id,
+            client_id: client_id.clone(),
+            username: connect.username.as_deref().map(Arc::from),
+            address: Some(self.address),
+            version,
+            clean_start: connect.clean_start,
+            keep_alive: connect.keep_alive,
+            reply,
+        };
+        if shared
+            .router
+            .send(RouterCommand::Connect(Box::new(request)))
+            .await
+            .is_err()
+        {
+            return None;
+        }
+        let reply: ConnectReply = tokio::select! {
+            reply = receiver => reply.ok()?,
+            _ = self.token.cancelled() => return None,
+        };
+        let now = Instant::now();
+        let mut connect = connect;
+        if let Some(will) = &mut connect.will {
+            // Own copies: slices would keep the whole CONNECT read buffer alive for the
+            // life of the connection.
+            will.payload = Bytes::copy_from_slice(&will.payload);
+            will.topic = owned_topic(&will.topic);
+        }
+        let mut session = Box::new(Session::new(
+            reply.session_id,
+            client_id,
+            &connect,
+            Some(self.address),
+            reply.state,
+            shared.limits.clone(),
+            shared.auth.clone(),
+            now,
+        ));
+        let connack = session.connack(reply.session_present, decision.assigned);
+        self.encode(&connack, version);
+        for packet in session.resend_unacknowledged(now) {
+            self.encode(&packet, version);
+        }
+        log::info!(
+            "New client connected from {} as {} (p{}, c{}, k{}{}).",
+            self.address,
+            session.client_id,
+            match version {
+                ProtocolVersion::V31 => 1,
+                ProtocolVersion::V311 => 2,
+                ProtocolVersion::V5 => 5,
+            },
+            u8::from(connect.clean_start),
+            connect.keep_alive,
+            connect
+                .username
+                .as_deref()
+                .map(|u| format!(", u'{u}'"))
+                .unwrap_or_default()
+        );
+        Some(Accepted {
+            session,
+            queue: reply.queue,
+        })
+    }
+}
+
+/// The protocol level byte of a CONNECT's first bytes, if they get that far.
+fn connect_level(head: &[u8]) -> Option<u8> {
+    let mut index = 1;
+    loop {
+        let byte = *head.get(index)?;
+        index += 1;
+        if byte & 0x80 == 0 || index > 4 {
+            break;
+        }
+    }
+    let name_len = usize::from(u16::from_be_bytes([
+        *head.get(index)?,
+        *head.get(index + 1)?,
+    ]));
+    head.get(index + 2 + name_len).copied()
+}
+
+/// A unique id for a client that sent an empty one.
+fn assign_client_id() -> String {
+    format!("auto-{:032x}", rand::random::<u128>())
+}
+
+enum AckState {
+    /// Routed; the router has not answered yet.
+    AwaitingRouter,
+    /// The router answered; the ack leaves once these queues have room.
+    Waiting(ReasonCode, Vec<Arc<OutgoingQueue>>),
+}
+
+struct PendingAck {
+    packet_id: u16,
+    qos: QoS,
+    state: AckState,
+}
+
+struct ConnectionTask {
+    io: Connection,
+    session: Box<Session>,
+    queue: Arc<OutgoingQueue>,
+    /// QoS 1/2 acknowledgements in PUBLISH order ([MQTT-4.6.0-2]).
+    acks: VecDeque<PendingAck>,
+    actions: Vec<Action>,
+    deliveries: Vec<Delivery>,
+    controls: Vec<Control>,
+    closing: Option<CloseReason>,
+    /// The last drain filled its batch: drain again without waiting for a wake-up.
+    more_pending: bool,
+    was_blocked: bool,
+    /// The keep-alive timer, created on first use and reset afterwards.
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl ConnectionTask {
+    fn version(&self) -> ProtocolVersion {
+        self.session.version
+    }
+
+    /// The queue the front acknowledgement waits for, which pauses reading.
+    fn blocked_on(&self) -> Option<Arc<OutgoingQueue>> {
+        match self.acks.front() {
+            Some(PendingAck {
+                state: AckState::Waiting(_, queues),
+                ..
+            }) => queues.iter().find(|q| !q.has_room()).cloned(),
+            _ => None,
+        }
+    }
+
+    async fn serve(&mut self) -> CloseReason {
+        let queue = self.queue.clone();
+        loop {
+            let now = Instant::now();
+            self.handle_control();
+            self.send_ready_acks();
+            if self.closing.is_none() {
+                self.pump_deliveries(now);
+            }
+            let interrupt_on = self.closing.is_none().then_some(&*queue);
+            match self.io.flush(interrupt_on).await {
+                Ok(Flush::Done) => {}
+                Ok(Flush::Interrupted) => {
+                    self.cancelled();
+                    continue;
+                }
+                Err(_) => return CloseReason::ConnectionLost,
+            }
+            if let Some(reason) = self.closing.take() {
+                return reason;
+            }
+            if self.io.token.is_cancelled() {
+                self.cancelled();
+                continue;
+            }
+            let blocked = self.blocked_on();
+            if blocked.is_none() && self.was_blocked {
+                // We stopped reading, so the client's silence meanwhile was ours.
+                self.session.touch(Instant::now());
+            }
+            self.was_blocked = blocked.is_some();
+            let deadline = if blocked.is_some() {
+                None
+            } else {
+                self.session.next_deadline()
+            };
+            match (deadline, &mut self.timer) {
+                (Some(deadline), Some(timer)) => {
+                    if timer.deadline() != deadline {
+                        timer.as_mut().reset(deadline);
+                    }
+                }
+                (Some(deadline), None) => self.timer = Some(Box::pin(sleep_until(deadline))),
+                (None, _) => {}
+            }
+            // Only a paused connection allocates the wait for room.
+            let mut room = blocked.map(|q| Box::pin(async move { q.wait_for_room().await }));
+            // The idle wait: every branch is a small poll_fn over state the task owns, as
+            // this future is part of every idle connection's memory.
+            let stream = &self.io.stream;
+            let timer = &mut self.timer;
+            let event = tokio::select! {
+                biased;
+                ready = poll_fn(|cx| stream.poll_read_ready(cx)), if room.is_none() => {
+                    if ready.is_err() { Wake::Lost } else { Wake::Readable }
+                }
+                _ = poll_fn(|cx| queue.poll_woken(cx)) => Wake::Other,
+                _ = poll_fn(|cx| poll_optional(&mut room, cx)), if room.is_some() => Wake::Other,
+                _ = poll_fn(|cx| poll_optional(timer, cx)), if deadline.is_some() => Wake::Timer,
+                _ = std::future::ready(()), if self.more_pending => Wake::Other,
+            };
+            match event {
+                Wake::Lost => return CloseReason::ConnectionLost,
+                Wake::Readable => {
+                    if let Some(reason) = Box::pin(self.read_and_handle()).await {
+                        return reason;
+                    }
+                }
+                Wake::Timer => {
+                    self.session
+                        .handle_timeout(Instant::now(), &mut self.actions);
+                    Box::pin(self.apply_actions()).await;
+                }
+                Wake::Other => {}
+            }
+        }
+    }
+
+    /// The broker is stopping or another connection took the session over.
+    fn cancelled(&mut self) {
+        if self.closing.is_some() {
+            return;
+        }
+        let mut reason = ReasonCode::ServerShuttingDown;
+        self.controls.clear();
+        self.queue.take_control(&mut self.controls);
+        for control in self.controls.drain(..) {
+            if let Control::Close(code) = control {
+                reason = code;
+            }
+        }
+        if self.version().is_v5() {
+            let packet = self.session.disconnect_packet(reason, "");
+            self.io.encode(&packet, ProtocolVersion::V5);
+        }
+        self.closing = Some(if reason == ReasonCode::SessionTakenOver {
+            CloseReason::TakenOver
+        } else {
+            CloseReason::ServerShutdown
+        });
+    }
+
+    /// Reads what the socket has and handles every complete packet. Some(reason) when the
+    /// connection ends at once (socket closed or failed).
+    async fn read_and_handle(&mut self) -> Option<CloseReason> {
+        match self.io.try_read() {
+            Ok(Some(true)) => {}
+            Ok(None) => {
+                // A spurious wake-up: keep no buffer while idle.
+                if self.io.read_buf.is_empty() {
+                    self.io.read_buf = BytesMut::new();
+                }
+                return None;
+            }
+            Ok(Some(false)) | Err(_) => {
+                self.io.read_buf = BytesMut::new();
+                return Some(CloseReason::ConnectionLost);
+            }
+        }
+        let now = Instant::now();
+        let version = self.version();
+        let max_packet_size = self.io.shared.limits.max_packet_size;
+        while self.closing.is_none() {
+            match decode(&mut self.io.read_buf, version, max_packet_size) {
+                Ok(Some(packet)) => {
+                    if matches!(packet, Packet::Publish(_)) {
+                        Counters::add(&self.io.shared.counters.messages_received, 1);
+                    }
+                    self.session.handle_incoming(packet, now, &mut self.actions);
+                    self.apply_actions().await;
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    log::info!(
+                        "Client {} disconnected due to malformed packet: {error}.",
+                        self.session.client_id
+                    );
+                    self.session.close_with(
+                        error.reason_code(),
+                        &error.to_string(),
+                        &mut self.actions,
+                    );
+                    self.apply_actions().await;
+                }
+            }
+        }
+        if self.io.read_buf.is_empty() {
+            // Release the read buffer between bursts: idle connections hold no buffer.
+            self.io.read_buf = BytesMut::new();
+        }
+        None
+    }
+
+    async fn apply_actions(&mut self) {
+        let version = self.version();
+        let mut actions = std::mem::take(&mut self.actions);
+        for action in actions.drain(..) {
+            match action {
+                Action::Send(packet) => self.io.encode(&packet, version),
+                Action::Route { message, ack } => {
+                    if let Some((packet_id, qos)) = ack {
+                        self.acks.push_back(PendingAck {
+                            packet_id,
+                            qos,
+                            state: AckState::AwaitingRouter,
+                        });
+                    }
+                    let command = RouterCommand::Publish {
+                        session: self.session.id,
+                        message,
+                        ack: ack.map(|(packet_id, _)| packet_id),
+                    };
+                    let _ = self.io.shared.router.send(command).await;
+                }
+                Action::Ack {
+                    packet_id,
+                    qos,
+                    reason,
+                } => self.acks.push_back(PendingAck {
+                    packet_id,
+                    qos,
+                    state: AckState::Waiting(reason, Vec::new()),
+                }),
+                Action::Subscribe(subscriptions) => {
+                    let command = RouterCommand::Subscribe {
+                        session: self.session.id,
+                        subscriptions,
+                    };
+                    let _ = self.io.shared.router.send(command).await;
+                }
+                Action::Unsubscribe(filters) => {
+                    let command = RouterCommand::Unsubscribe {
+                        session: self.session.id,
+                        filters,
+                    };
+                    let _ = self.io.shared.router.send(command).await;
+                }
+                Action::Close(reason) => {
+                    if self.closing.is_none() {
+                        self.closing = Some(reason);
+                    }
+                }
+            }
+        }
+        self.actions = actions;
+    }
+
+    fn handle_control(&mut self) {
+        self.controls.clear();
+        self.queue.take_control(&mut self.controls);
+        let mut controls = std::mem::take(&mut self.controls);
+        for control in controls.drain(..) {
+            match control {
+                Control::PublishDone {
+                    packet_id,
+                    reason,
+                    wait_for,
+                } => {
+                    let pending = self.acks.iter_mut().find(|ack| {
+                        matches!(ack.state, AckState::AwaitingRouter) && ack.packet_id == packet_id
+                    });
+                    if let Some(ack) = pending {
+                        ack.state = AckState::Waiting(reason, wait_for);
+                    }
+                }
+                Control::Close(code) => {
+                    if self.closing.is_none() {
+                        if self.version().is_v5() {
+                            let packet = self.session.disconnect_packet(code, "");
+                            self.io.encode(&packet, ProtocolVersion::V5);
+                        }
+                        self.closing = Some(if code == ReasonCode::SessionTakenOver {
+                            CloseReason::TakenOver
+                        } else {
+                            CloseReason::ServerShutdown
+                        });
+                    }
+                }
+            }
+        }
+        self.controls = controls;
+    }
+
+    /// Writes acknowledgements from the front while they are due.
+    fn send_ready_acks(&mut self) {
+        let version = self.version();
+        while let Some(front) = self.acks.front_mut() {
+            let AckState::Waiting(reason, queues) = &mut front.state else {
+                break;
+            };
+            queues.retain(|q| !q.has_room());
+            if !queues.is_empty() {
+                break;
+            }
+            let (packet_id, qos, reason) = (front.packet_id, front.qos, *reason);
+            self.acks.pop_front();
+            let packet = self.session.acknowledgement(packet_id, qos, reason);
+            self.io.encode(&packet, version);
+        }
+    }
+
+    fn pump_deliveries(&mut self, now: Instant) {
+        let budget = self.session.send_budget();
+        self.deliveries.clear();
+        self.queue.drain(&mut self.deliveries, DRAIN_BATCH, budget);
+        self.more_pending = self.deliveries.len() == DRAIN_BATCH;
+        let version = self.version();
+        let mut sent = 0;
+        let mut deliveries = std::mem::take(&mut self.deliveries);
+        for delivery in deliveries.drain(..) {
+            match self.session.deliver(delivery, now) {
+                Some(packet) => {
+                    self.io.encode(&packet, version);
+                    sent += 1;
+                }
+                None => Counters::add(&self.io.shared.counters.messages_dropped, 1),
+            }
+        }
+        self.deliveries = deliveries;
+        Counters::add(&self.io.shared.counters.messages_sent, sent);
+    }
+
+    /// Closes the socket after writing what is due, and hands the session to the router.
+    async fn finish(mut self: Box<Self>, reason: CloseReason) {
+        let _ = timeout(CLOSE_FLUSH_DEADLINE, self.io.flush_all()).await;
+        let client_id = self.session.client_id.clone();
+        match &reason {
+            CloseReason::ClientDisconnect { .. } => log::info!("Client {client_id} disconnected."),
+            CloseReason::ConnectionLost => log::info!("Client {client_id} closed its connection."),
+            CloseReason::KeepAliveTimeout => {
+                log::info!("Client {client_id} has exceeded timeout, disconnecting.")
+            }
+            CloseReason::ProtocolError(code) => {
+                log::info!("Client {client_id} disconnected due to protocol error ({code:?}).")
+            }
+            CloseReason::TakenOver => log::debug!("Client {client_id} was taken over."),
+            CloseReason::ServerShutdown => log::debug!("Client {client_id} closed for shutdown."),
+        }
+        let session = self.session;
+        let config = &self.io.shared.config;
+        let expiry = if session.version.is_v5() {
+            Expiry::from_v5(session.session_expiry)
+        } else if session.clean_start {
+            Expiry::AtDisconnect
+        } else {
+            config
+                .persistent_client_expiration
+                .map_or(Expiry::Never, |s| Expiry::After(Duration::from_secs(s)))
+        };
+        let Session {
+            id, state, will, ..
+        } = *session;
+        let report = DisconnectReport {
+            connection_id: self.io.connection_id,
+            session_id: id,
+            state,
+            will,
+            reason,
+            expiry,
+        };
+        let _ = self
+            .io
+            .shared
+            .router
+            .send(RouterCommand::Disconnected(Box::new(report)))
+            .await;
+        // The router has the session back before the client sees the close, so a client
+        // reacting to the close finds the session stored.
+        use tokio::io::AsyncWriteExt;
+        let _ = timeout(CLOSE_FLUSH_DEADLINE, self.io.stream.shutdown()).await;
+    }
+}
+
+/// What ended an idle wait.
+enum Wake {
+    Readable,
+    Lost,
+    Timer,
+    Other,
+}
+
+/// Polls an optional future; a missing one never completes.
+fn poll_optional<F: Future + Unpin>(future: &mut Option<F>, cx: &mut Context<'_>) -> Poll<()> {
+    match future {
+        Some(future) => Pin::new(future).poll(cx).map(|_| ()),
+        None => Poll::Pending,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_level_is_read_from_the_raw_bytes() {
+        let v5 = [0x10, 0x10, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02];
+        assert_eq!(connect_level(&v5), Some(5));
+        let v31 = [
+            0x10, 0x10, 0x00, 0x06, b'M', b'Q', b'I', b's', b'd', b'p', 0x03,
+        ];
+        assert_eq!(connect_level(&v31), Some(3));
+        assert_eq!(connect_level(&[0x10]), None);
+    }
+
+    #[test]
+    fn assigned_ids_are_unique() {
+        assert_ne!(assign_client_id(), assign_client_id());
+    }
+}
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+
+    /// Every idle connection holds its task's future, so it must stay small (see the
+    /// boxing in `run`); 10,000 idle connections are a benchmark target.
+    #[tokio::test]
+    async fn connection_future_stays_small() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let config = Arc::new(BrokerConfig::default());
+        let (router, _inbox) = mpsc::channel(1);
+        let shared = Arc::new(Shared {
+            limits: SessionLimits::from_config(&config),
+            config,
+            router,
+            counters: Arc::new(Counters::new()),
+            auth: Arc::new(crate::broker::AllowAll),
+            next_connection_id: AtomicU64::new(0),
+        });
+        let address = stream.local_addr().unwrap();
+        let future = run(shared, stream, address, CancellationToken::new(), None);
+        let size = std::mem::size_of_val(&future);
+        assert!(size <= 512, "connection future is {size} bytes");
+        assert!(std::mem::size_of::<ConnectionTask>() <= 320);
+    }
+}

@@ -1,0 +1,95 @@
+//! The `Listener`: binds a TCP socket (IPv4 or IPv6) and spawns a connection task per
+//! accepted client, taking a connection permit (`max_connections`) before `accept` so a
+//! flood waits in the backlog instead of exhausting file descriptors. TLS and WebSocket
+//! listeners will sit beside this one and hand their streams to the same kind of task.
+
+use super::config::ListenerConfig;
+use super::connection::{self, Shared};
+use super::BrokerError;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Binds `config` (the first address its host resolves to).
+pub async fn bind(config: &ListenerConfig) -> Result<TcpListener, BrokerError> {
+    let bind_error = |source: std::io::Error| BrokerError::Bind {
+        address: format!("{}:{}", config.host, config.port),
+        source,
+    };
+    let address = tokio::net::lookup_host((config.host.as_str(), config.port))
+        .await
+        .map_err(bind_error)?
+        .next()
+        .ok_or_else(|| bind_error(std::io::ErrorKind::AddrNotAvailable.into()))?;
+    let domain = socket2::Domain::for_address(address);
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, None).map_err(bind_error)?;
+    socket.set_reuse_address(true).map_err(bind_error)?;
+    if address.is_ipv6() {
+        // "::" and "0.0.0.0" can then be two listeners side by side.
+        socket.set_only_v6(true).map_err(bind_error)?;
+    }
+    socket.set_nonblocking(true).map_err(bind_error)?;
+    socket.bind(&address.into()).map_err(bind_error)?;
+    socket.listen(1024).map_err(bind_error)?;
+    TcpListener::from_std(socket.into()).map_err(bind_error)
+}
+
+/// Accepts until `token` is cancelled.
+pub async fn run(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    permits: Option<Arc<Semaphore>>,
+    token: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    loop {
+        let permit = match &permits {
+            Some(semaphore) => tokio::select! {
+                permit = semaphore.clone().acquire_owned() => match permit {
+                    Ok(permit) => Some(permit),
+                    Err(_) => return,
+                },
+                _ = token.cancelled() => return,
+            },
+            None => None,
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = token.cancelled() => return,
+        };
+        match accepted {
+            Ok((stream, address)) => {
+                let _ = stream.set_nodelay(true);
+                log::info!("New connection from {address} on port {port}.");
+                tracker.spawn(connection::run(
+                    shared.clone(),
+                    stream,
+                    address,
+                    token.clone(),
+                    permit,
+                ));
+            }
+            Err(error) => {
+                // Out of descriptors or similar: back off instead of spinning.
+                log::warn!("Accept failed on port {port}: {error}");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    _ = token.cancelled() => return,
+                }
+            }
+        }
+    }
+}
+
+/// The address a listener ended up on (port 0 resolved).
+pub fn local_addr(listener: &TcpListener) -> Result<SocketAddr, BrokerError> {
+    listener.local_addr().map_err(|source| BrokerError::Bind {
+        address: "listener".into(),
+        source,
+    })
+}

@@ -1,0 +1,204 @@
+//! The MQTT broker: listener -> connection task -> session -> router (subscription tree,
+//! retained store, shared groups) -> each session's bounded outgoing queue -> connection
+//! task -> socket. `Broker` starts and stops it; the pieces live in their own modules.
+//!
+//! One `CancellationToken` (a child per connection) and one `TaskTracker` drive shutdown.
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+mod connection;
+mod listener;
+pub mod queue;
+pub mod retained;
+pub mod router;
+pub mod session;
+pub mod stats;
+pub mod subscriptions;
+pub mod sys;
+
+pub use auth::{AllowAll, AuthHook, ClientInfo};
+pub use config::{BrokerConfig, ConfigError, ListenerConfig};
+pub use stats::BrokerStats;
+
+use crate::protocol::ReasonCode;
+use connection::Shared;
+use router::{Router, RouterCommand};
+use session::SessionLimits;
+use stats::Counters;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Commands waiting for the router; a full inbox makes connection tasks wait (and so
+/// stop reading), which is the backpressure when the router itself is the bottleneck.
+const ROUTER_INBOX: usize = 4096;
+/// How long `stop()` waits for connections to say goodbye before giving up on them.
+const STOP_DEADLINE: Duration = Duration::from_secs(3);
+
+/// Why the broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running broker. `stop()` shuts it down gracefully; dropping it unstopped cancels
+/// every task without waiting.
+pub struct Broker {
+    local_addrs: Vec<SocketAddr>,
+    token: CancellationToken,
+    tracker: TaskTracker,
+    router: mpsc::Sender<RouterCommand>,
+    router_task: Mutex<Option<JoinHandle<()>>>,
+    counters: Arc<Counters>,
+    stop_lock: tokio::sync::Mutex<bool>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("local_addrs", &self.local_addrs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Broker {
+    /// Binds every listener and starts serving; returns once bound (port 0 = a free port).
+    pub async fn start(config: BrokerConfig) -> Result<Broker, BrokerError> {
+        Broker::start_with_auth(config, Arc::new(AllowAll)).await
+    }
+
+    /// `start` with an authentication/authorization hook.
+    pub async fn start_with_auth(
+        config: BrokerConfig,
+        auth: Arc<dyn AuthHook>,
+    ) -> Result<Broker, BrokerError> {
+        config.validate()?;
+        let mut listeners = Vec::with_capacity(config.listeners.len());
+        for listener_config in &config.listeners {
+            listeners.push(listener::bind(listener_config).await?);
+        }
+        let local_addrs = listeners
+            .iter()
+            .map(listener::local_addr)
+            .collect::<Result<Vec<_>, _>>()?;
+        let config = Arc::new(config);
+        let counters = Arc::new(Counters::new());
+        let (router_tx, router_rx) = mpsc::channel(ROUTER_INBOX);
+        let router = Router::new(config.clone(), counters.clone(), auth.clone());
+        let router_task = tokio::spawn(router.run(router_rx));
+        let shared = Arc::new(Shared {
+            limits: SessionLimits::from_config(&config),
+            config: config.clone(),
+            router: router_tx.clone(),
+            counters: counters.clone(),
+            auth,
+            next_connection_id: AtomicU64::new(1),
+        });
+        let permits = usize::try_from(config.max_connections)
+            .ok()
+            .map(|n| Arc::new(Semaphore::new(n)));
+        let token = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        for (listener, address) in listeners.into_iter().zip(&local_addrs) {
+            log::info!("Opening listen socket on {address}.");
+            tracker.spawn(listener::run(
+                listener,
+                shared.clone(),
+                permits.clone(),
+                token.clone(),
+                tracker.clone(),
+            ));
+        }
+        Ok(Broker {
+            local_addrs,
+            token,
+            tracker,
+            router: router_tx,
+            router_task: Mutex::new(Some(router_task)),
+            counters,
+            stop_lock: tokio::sync::Mutex::new(false),
+        })
+    }
+
+    /// The bound addresses, in listener order.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.local_addrs.clone()
+    }
+
+    /// Graceful shutdown: stop accepting, DISCONNECT 0x8B to MQTT 5 clients, flush with a
+    /// deadline, publish the wills of the clients that were connected and of sessions
+    /// waiting out a Will Delay (retained wills stay in the retained store), then wait for
+    /// every task (aborting the router if it overruns). Persistent sessions end with the
+    /// broker (there is no persistence). Idempotent; concurrent calls all wait.
+    pub async fn stop(&self) {
+        let mut stopped = self.stop_lock.lock().await;
+        if *stopped {
+            return;
+        }
+        log::info!("Broker shutting down.");
+        self.token.cancel();
+        // Idle connections wait on their queue, not on the token: the router tells each.
+        let _ = self
+            .router
+            .send(RouterCommand::CloseAll(ReasonCode::ServerShuttingDown))
+            .await;
+        self.tracker.close();
+        if tokio::time::timeout(STOP_DEADLINE, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            log::warn!("Some connections did not close within {STOP_DEADLINE:?}.");
+        }
+        let (done, settled) = oneshot::channel();
+        if self
+            .router
+            .send(RouterCommand::Shutdown(done))
+            .await
+            .is_ok()
+        {
+            let _ = tokio::time::timeout(STOP_DEADLINE, settled).await;
+        }
+        let task = self
+            .router_task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(task) = task {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(STOP_DEADLINE, task).await.is_err() {
+                abort.abort();
+            }
+        }
+        *stopped = true;
+    }
+
+    /// The `$SYS` figures now.
+    pub fn stats(&self) -> BrokerStats {
+        self.counters.snapshot()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        // Never blocks: tasks see the cancellation (or the router's close) and end on
+        // their own; the router ends when the last connection drops its sender.
+        self.token.cancel();
+        let _ = self
+            .router
+            .try_send(RouterCommand::CloseAll(ReasonCode::ServerShuttingDown));
+    }
+}
