@@ -343,3 +343,23 @@ class BrokerCore:
 
     def stats_json(self) -> str:
         """The ``$SYS`` figures as a JSON object."""
+
+    # Observation: each call is a snapshot from the router; RuntimeError when stopped.
+    def clients(self) -> list[tuple[str, tuple[str, int] | None, int, str | None]]:
+        """The connected clients as (client_id, (host, port), protocol level, username)."""
+
+    def subscriptions(self) -> list[tuple[str, str, int]]:
+        """Every subscription as (client_id, filter, qos), by client id then filter."""
+
+    def retained(self) -> list[tuple[str, bytes]]:
+        """The retained messages as (topic, payload), by topic (``$SYS`` left out)."""
+
+    def traffic(self, n: int) -> list[tuple[float, str | None, str, int, bool, int]]:
+        """The last ``n`` routed messages (at most 1000) as (timestamp, client_id, topic,
+        qos, retain, payload length), oldest first."""
+
+    def wait_for_client(
+        self, client_id: str, timeout: float
+    ) -> tuple[str, tuple[str, int] | None, int, str | None]:
+        """Wait until ``client_id`` is connected and return it as ``clients()`` does;
+        raise TimeoutError after ``timeout`` seconds."""
