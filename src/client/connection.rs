@@ -285,18 +285,15 @@ impl ClientHandle {
     pub async fn connect_async(&self, params: ConnectParams) -> Result<(), ClientError> {
         self.abort_connection();
         let ConnectParams {
-            host,
-            port,
+            target,
             bind,
             connect_timeout,
             connect,
         } = params;
-        let stream = match tokio::time::timeout(connect_timeout, open_tcp(&host, port, bind)).await
-        {
+        let stream = match tokio::time::timeout(connect_timeout, open_stream(&target, bind)).await {
             Ok(result) => result?,
-            Err(_) => return Err(ClientError::ConnectTimeout(format!("{host}:{port}"))),
+            Err(_) => return Err(ClientError::ConnectTimeout(describe_endpoint(&target))),
         };
-        stream.set_nodelay(true)?;
         self.start(stream, connect);
         Ok(())
     }
