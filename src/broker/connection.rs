@@ -284,6 +284,14 @@ impl Connection {
             refuse(self, ReasonCode::BadAuthenticationMethod);
             return None;
         }
+        if version.is_v5()
+            && !shared.config.retain_available
+            && connect.will.as_ref().is_some_and(|will| will.retain)
+        {
+            // [MQTT-3.2.2-13]
+            refuse(self, ReasonCode::RetainNotSupported);
+            return None;
+        }
         if let Err(reason) = shared.auth.authenticate(&connect, self.address) {
             refuse(self, reason);
             return None;
@@ -449,6 +457,17 @@ impl ConnectionTask {
             let interrupt_on = self.closing.is_none().then_some(&*queue);
             let flushed = if self.io.write_buf.is_empty() {
                 Ok(Flush::Done { woken: false })
+            } else if let Some(reason) = &self.closing {
+                // A closing connection gets a deadline: a client that does not read must
+                // not hold up a takeover or a shutdown.
+                let reason = reason.clone();
+                match Box::pin(timeout(CLOSE_FLUSH_DEADLINE, self.io.flush(None))).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        self.io.write_buf.clear();
+                        return reason;
+                    }
+                }
             } else {
                 // Boxed: kept out of the idle future (see `run`).
                 Box::pin(self.io.flush(interrupt_on)).await
