@@ -78,28 +78,6 @@ pub(super) struct Shared {
     pub(super) readiness: Readiness,
 }
 
-impl EventReceiver {
-    /// Waits for the next event without blocking a thread, for a consumer that runs on the
-    /// runtime itself (the asyncio client's dispatcher); `None` once the client is gone.
-    /// As in `recv_batch`, the end of a connection that was replaced is not reported.
-    pub async fn next_event(&mut self) -> Option<Event> {
-        loop {
-            let (generation, event) = self.receiver.recv().await?;
-            if matches!(event, Event::Disconnected(_))
-                && generation != lock(&self.shared).generation
-            {
-                continue;
-            }
-            return Some(event);
-        }
-    }
-
-    /// Events queued and not yet taken (at most `EVENT_CAPACITY`).
-    pub fn queued(&self) -> usize {
-        self.receiver.len()
-    }
-}
-
 /// The application's side of a client: thread-safe, never blocks except in `connect`.
 pub struct ClientHandle {
     shared: Arc<Shared>,
@@ -178,18 +156,15 @@ impl ClientHandle {
     pub async fn connect_async(&self, params: ConnectParams) -> Result<(), ClientError> {
         self.abort_connection();
         let ConnectParams {
-            host,
-            port,
+            target,
             bind,
             connect_timeout,
             connect,
         } = params;
-        let stream = match tokio::time::timeout(connect_timeout, open_tcp(&host, port, bind)).await
-        {
+        let stream = match tokio::time::timeout(connect_timeout, open_stream(&target, bind)).await {
             Ok(result) => result?,
-            Err(_) => return Err(ClientError::ConnectTimeout(format!("{host}:{port}"))),
+            Err(_) => return Err(ClientError::ConnectTimeout(describe_endpoint(&target))),
         };
-        stream.set_nodelay(true)?;
         self.start(stream, connect);
         Ok(())
     }

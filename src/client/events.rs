@@ -122,6 +122,28 @@ impl EventReceiver {
     }
 }
 
+impl EventReceiver {
+    /// Waits for the next event without blocking a thread, for a consumer that runs on the
+    /// runtime itself (the asyncio client's dispatcher); `None` once the client is gone.
+    /// As in `recv_batch`, the end of a connection that was replaced is not reported.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        loop {
+            let (generation, event) = self.receiver.recv().await?;
+            if matches!(event, Event::Disconnected(_))
+                && generation != lock(&self.shared).generation
+            {
+                continue;
+            }
+            return Some(event);
+        }
+    }
+
+    /// Events queued and not yet taken (at most `EVENT_CAPACITY`).
+    pub fn queued(&self) -> usize {
+        self.receiver.len()
+    }
+}
+
 /// paho's log line for a packet ("Sending PUBLISH (d0, q1, r0, m3), 'a/b', ... (5 bytes)").
 pub(super) fn describe(packet: &Packet, sending: bool) -> String {
     let verb = if sending { "Sending" } else { "Received" };
