@@ -26,7 +26,8 @@ use super::errors::MQTTError;
 use super::events::{properties_from_py, PropertyContext};
 use super::runtime;
 use crate::client::{
-    ClientError, ClientHandle, CloseReason, ConnectParams, Event, EventReceiver, Limits,
+    ClientError, ClientHandle, CloseReason, ConnectOptions, ConnectParams, Event, EventReceiver,
+    Limits,
 };
 use crate::protocol::properties::encode_properties;
 use crate::protocol::{
@@ -521,8 +522,7 @@ impl AsyncClientCore {
         };
         let timeout = timeout_from(timeout)?;
         let params = ConnectParams {
-            host,
-            port,
+            target: ConnectOptions::tcp(host, port),
             bind,
             // The whole wait is bounded below; TCP alone gets the same limit.
             connect_timeout: timeout.unwrap_or(Duration::from_secs(3600)),
