@@ -37,6 +37,7 @@ class Mosquitto:
         self.unix_path = os.path.join(self.directory, "mqtt.sock")
         # More listeners or options, appended to the generated config.
         self.extra_config = ""
+        self.log: list[str] = []
         self.process: subprocess.Popen[str] | None = None
 
     @property
@@ -44,7 +45,7 @@ class Mosquitto:
         return "127.0.0.1"
 
     def start(self, port: int | None = None) -> None:
-        self.log: list[str] = []
+        self.log = []
         for _ in range(5):
             self.port = port or _free_port()
             config = os.path.join(self.directory, "mosquitto.conf")
@@ -87,7 +88,10 @@ class Mosquitto:
     def _drain(self) -> None:
         process = self.process
         if process is not None and process.stdout is not None:
-            for _ in process.stdout:
+            try:
+                for _ in process.stdout:
+                    pass
+            except (ValueError, OSError):  # stop() closed the pipe first
                 pass
 
     def stop(self) -> None:
