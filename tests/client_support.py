@@ -37,7 +37,7 @@ class Mosquitto:
         self.unix_path = os.path.join(self.directory, "mqtt.sock")
         # More listeners or options, appended to the generated config.
         self.extra_config = ""
-        self.allow_anonymous = True
+        self.log: list[str] = []
         self.process: subprocess.Popen[str] | None = None
 
     @property
@@ -45,13 +45,12 @@ class Mosquitto:
         return "127.0.0.1"
 
     def start(self, port: int | None = None) -> None:
-        self.log: list[str] = []
+        self.log = []
         for _ in range(5):
             self.port = port or _free_port()
             config = os.path.join(self.directory, "mosquitto.conf")
             with open(config, "w") as f:
-                f.write(f"listener {self.port} 127.0.0.1\n")
-                f.write(f"allow_anonymous {str(self.allow_anonymous).lower()}\n")
+                f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n")
                 # A Unix socket listener too (as root, mosquitto would drop to a user that
                 # cannot create the socket file here).
                 f.write(f"user {getpass.getuser()}\nlistener 0 {self.unix_path}\n")
@@ -89,7 +88,10 @@ class Mosquitto:
     def _drain(self) -> None:
         process = self.process
         if process is not None and process.stdout is not None:
-            for _ in process.stdout:
+            try:
+                for _ in process.stdout:
+                    pass
+            except (ValueError, OSError):  # stop() closed the pipe first
                 pass
 
     def stop(self) -> None:

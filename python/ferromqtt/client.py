@@ -1667,7 +1667,10 @@ class Client:
         """Process the events that are waiting (external loops)."""
         if self._core is None:
             return MQTT_ERR_NO_CONN
-        return self._process(0.0)
+        rc = self._process(0.0)
+        if not self._last_batch and not self._has_connection():
+            return MQTT_ERR_NO_CONN
+        return rc
 
     def loop_write(self) -> MQTTErrorCode:
         """Nothing to do: the Rust core writes by itself."""

@@ -5,10 +5,12 @@
 #![forbid(unsafe_code)]
 
 pub mod connection;
+pub mod events;
 pub mod state;
 
 pub use crate::transport::{ConnectOptions, Endpoint};
-pub use connection::{ClientHandle, ConnectParams, EventReceiver, Readiness};
+pub use connection::{ClientHandle, ConnectParams};
+pub use events::{EventReceiver, Readiness};
 pub use state::{Action, ClientState, CloseReason, Event, Limits};
 
 use crate::protocol::{EncodeError, TopicError};
