@@ -37,6 +37,7 @@ class Mosquitto:
         self.unix_path = os.path.join(self.directory, "mqtt.sock")
         # More listeners or options, appended to the generated config.
         self.extra_config = ""
+        self.allow_anonymous = True
         self.log: list[str] = []
         self.process: subprocess.Popen[str] | None = None
 
@@ -50,7 +51,8 @@ class Mosquitto:
             self.port = port or _free_port()
             config = os.path.join(self.directory, "mosquitto.conf")
             with open(config, "w") as f:
-                f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n")
+                f.write(f"listener {self.port} 127.0.0.1\n")
+                f.write(f"allow_anonymous {str(self.allow_anonymous).lower()}\n")
                 # A Unix socket listener too (as root, mosquitto would drop to a user that
                 # cannot create the socket file here).
                 f.write(f"user {getpass.getuser()}\nlistener 0 {self.unix_path}\n")
