@@ -7,7 +7,7 @@
 
 use super::auth::AuthHook;
 use super::config::BrokerConfig;
-use super::queue::{Control, Delivery, OutgoingQueue};
+use super::queue::{Control, OutgoingQueue};
 use super::router::{ConnectReply, ConnectRequest, DisconnectReport, Expiry, RouterCommand};
 use super::session::{
     decide_client_id, owned_topic, refusal, Action, CloseReason, Session, SessionLimits,
@@ -33,6 +33,8 @@ use tokio_util::sync::CancellationToken;
 const DRAIN_BATCH: usize = 256;
 /// Smallest read: big enough for many small packets, small enough for idle memory.
 const READ_CHUNK: usize = 4096;
+/// First read of a connection: most CONNECT packets fit, and it is freed right after.
+const CONNECT_CHUNK: usize = 256;
 /// How long a closing connection may take to flush its last packets.
 const CLOSE_FLUSH_DEADLINE: Duration = Duration::from_secs(1);
 
@@ -91,12 +93,10 @@ async fn start(
     }
     Some(Box::new(ConnectionTask {
         io: connection,
-        session: accepted.session,
+        session: *accepted.session,
         queue: accepted.queue,
         acks: VecDeque::new(),
         actions: Vec::new(),
-        deliveries: Vec::new(),
-        controls: Vec::new(),
         closing: None,
         more_pending: false,
         was_blocked: false,
@@ -120,7 +120,11 @@ struct Accepted {
 }
 
 enum Flush {
-    Done,
+    /// Everything written; `woken` if the queue's wake-up was consumed meanwhile (so
+    /// the caller must look at the queue again instead of waiting for another).
+    Done {
+        woken: bool,
+    },
     Interrupted,
 }
 
@@ -135,10 +139,11 @@ impl Connection {
         }
     }
 
-    /// Reads once into the read buffer; Ok(false) on end of stream.
-    fn try_read(&mut self) -> io::Result<Option<bool>> {
-        let wanted = if self.read_buf.capacity() - self.read_buf.len() < 512 {
-            READ_CHUNK.max(self.read_buf.len())
+    /// Reads once into the read buffer (growing it by at least `chunk` when nearly full);
+    /// Ok(Some(false)) on end of stream, Ok(None) when nothing was there.
+    fn try_read(&mut self, chunk: usize) -> io::Result<Option<bool>> {
+        let wanted = if self.read_buf.capacity() - self.read_buf.len() < chunk / 8 {
+            chunk.max(self.read_buf.len())
         } else {
             0
         };
@@ -159,6 +164,7 @@ impl Connection {
     /// does not read cannot hold a takeover or a shutdown.
     async fn flush(&mut self, interrupt_on: Option<&OutgoingQueue>) -> io::Result<Flush> {
         use tokio::io::AsyncWriteExt;
+        let mut woken = false;
         while !self.write_buf.is_empty() {
             let written = match interrupt_on {
                 None => self.stream.write(&self.write_buf).await?,
@@ -169,6 +175,7 @@ impl Connection {
                         if queue.has_close() {
                             return Ok(Flush::Interrupted);
                         }
+                        woken = true;
                         continue;
                     }
                     written = self.stream.write(&self.write_buf) => written?,
@@ -183,7 +190,7 @@ impl Connection {
         if self.write_buf.capacity() > 64 * 1024 {
             self.write_buf = BytesMut::new();
         }
-        Ok(Flush::Done)
+        Ok(Flush::Done { woken })
     }
 
     async fn flush_all(&mut self) -> io::Result<()> {
@@ -226,7 +233,7 @@ impl Connection {
                     if ready.is_err() {
                         return None;
                     }
-                    match self.try_read() {
+                    match self.try_read(CONNECT_CHUNK) {
                         Ok(Some(true)) | Ok(None) => {}
                         Ok(Some(false)) | Err(_) => return None,
                     }
@@ -329,7 +336,7 @@ impl Connection {
             client_id,
             &connect,
             Some(self.address),
-            reply.state,
+            *reply.state,
             shared.limits.clone(),
             shared.auth.clone(),
             now,
@@ -400,13 +407,12 @@ struct PendingAck {
 
 struct ConnectionTask {
     io: Connection,
-    session: Box<Session>,
+    /// Inline: the task is one allocation per connection.
+    session: Session,
     queue: Arc<OutgoingQueue>,
     /// QoS 1/2 acknowledgements in PUBLISH order ([MQTT-4.6.0-2]).
     acks: VecDeque<PendingAck>,
     actions: Vec<Action>,
-    deliveries: Vec<Delivery>,
-    controls: Vec<Control>,
     closing: Option<CloseReason>,
     /// The last drain filled its batch: drain again without waiting for a wake-up.
     more_pending: bool,
@@ -441,8 +447,14 @@ impl ConnectionTask {
                 self.pump_deliveries(now);
             }
             let interrupt_on = self.closing.is_none().then_some(&*queue);
-            match self.io.flush(interrupt_on).await {
-                Ok(Flush::Done) => {}
+            let flushed = if self.io.write_buf.is_empty() {
+                Ok(Flush::Done { woken: false })
+            } else {
+                // Boxed: kept out of the idle future (see `run`).
+                Box::pin(self.io.flush(interrupt_on)).await
+            };
+            match flushed {
+                Ok(Flush::Done { woken }) => self.more_pending |= woken,
                 Ok(Flush::Interrupted) => {
                     self.cancelled();
                     continue;
@@ -515,9 +527,9 @@ impl ConnectionTask {
             return;
         }
         let mut reason = ReasonCode::ServerShuttingDown;
-        self.controls.clear();
-        self.queue.take_control(&mut self.controls);
-        for control in self.controls.drain(..) {
+        let mut controls = Vec::new();
+        self.queue.take_control(&mut controls);
+        for control in controls {
             if let Control::Close(code) = control {
                 reason = code;
             }
@@ -536,7 +548,7 @@ impl ConnectionTask {
     /// Reads what the socket has and handles every complete packet. Some(reason) when the
     /// connection ends at once (socket closed or failed).
     async fn read_and_handle(&mut self) -> Option<CloseReason> {
-        match self.io.try_read() {
+        match self.io.try_read(READ_CHUNK) {
             Ok(Some(true)) => {}
             Ok(None) => {
                 // A spurious wake-up: keep no buffer while idle.
@@ -639,10 +651,9 @@ impl ConnectionTask {
     }
 
     fn handle_control(&mut self) {
-        self.controls.clear();
-        self.queue.take_control(&mut self.controls);
-        let mut controls = std::mem::take(&mut self.controls);
-        for control in controls.drain(..) {
+        let mut controls = Vec::new();
+        self.queue.take_control(&mut controls);
+        for control in controls {
             match control {
                 Control::PublishDone {
                     packet_id,
@@ -671,7 +682,6 @@ impl ConnectionTask {
                 }
             }
         }
-        self.controls = controls;
     }
 
     /// Writes acknowledgements from the front while they are due.
@@ -694,13 +704,12 @@ impl ConnectionTask {
 
     fn pump_deliveries(&mut self, now: Instant) {
         let budget = self.session.send_budget();
-        self.deliveries.clear();
-        self.queue.drain(&mut self.deliveries, DRAIN_BATCH, budget);
-        self.more_pending = self.deliveries.len() == DRAIN_BATCH;
+        let mut deliveries = Vec::new();
+        self.queue.drain(&mut deliveries, DRAIN_BATCH, budget);
+        self.more_pending = deliveries.len() == DRAIN_BATCH;
         let version = self.version();
         let mut sent = 0;
-        let mut deliveries = std::mem::take(&mut self.deliveries);
-        for delivery in deliveries.drain(..) {
+        for delivery in deliveries {
             match self.session.deliver(delivery, now) {
                 Some(packet) => {
                     self.io.encode(&packet, version);
@@ -709,7 +718,6 @@ impl ConnectionTask {
                 None => Counters::add(&self.io.shared.counters.messages_dropped, 1),
             }
         }
-        self.deliveries = deliveries;
         Counters::add(&self.io.shared.counters.messages_sent, sent);
     }
 
@@ -742,12 +750,12 @@ impl ConnectionTask {
         };
         let Session {
             id, state, will, ..
-        } = *session;
+        } = session;
         let report = DisconnectReport {
             connection_id: self.io.connection_id,
             session_id: id,
-            state,
-            will,
+            state: Box::new(state),
+            will: will.map(|will| *will),
             reason,
             expiry,
         };
@@ -826,6 +834,7 @@ mod memory_tests {
         let future = run(shared, stream, address, CancellationToken::new(), None);
         let size = std::mem::size_of_val(&future);
         assert!(size <= 512, "connection future is {size} bytes");
-        assert!(std::mem::size_of::<ConnectionTask>() <= 320);
+        let task = std::mem::size_of::<ConnectionTask>();
+        assert!(task <= 600, "connection task is {task} bytes");
     }
 }

@@ -26,6 +26,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, Instant};
 
+pub mod observe;
+
 /// Commands the router takes, in the order each connection sent them.
 #[derive(Debug)]
 pub enum RouterCommand {
@@ -49,6 +51,8 @@ pub enum RouterCommand {
     CloseAll(ReasonCode),
     /// Publish pending wills, then stop.
     Shutdown(oneshot::Sender<()>),
+    /// A question from an observer (tests, notebooks): answered with a snapshot.
+    Observe(observe::Query),
 }
 
 /// How long a session outlives its connection.
@@ -105,6 +109,7 @@ pub struct DisconnectReport {
 
 struct Online {
     connection_id: u64,
+    version: ProtocolVersion,
 }
 
 struct SessionEntry {
@@ -157,6 +162,7 @@ pub struct Router {
     candidates: Vec<Candidate>,
     load: LoadAverages,
     last_sys: Instant,
+    observer: observe::Observer,
 }
 
 impl Router {
@@ -179,6 +185,7 @@ impl Router {
             candidates: Vec::new(),
             load: LoadAverages::default(),
             last_sys: Instant::now(),
+            observer: observe::Observer::default(),
         };
         if router.config.sys_interval > 0 {
             router.schedule(Instant::now(), Timer::Sys);
@@ -248,6 +255,7 @@ impl Router {
                 self.settle();
                 let _ = done.send(());
             }
+            RouterCommand::Observe(query) => self.answer(query),
         }
     }
 
@@ -343,6 +351,7 @@ impl Router {
             entry.queue.set_online(true);
             entry.connection = Some(Online {
                 connection_id: request.connection_id,
+                version: request.version,
             });
         }
         let connected = self
@@ -365,6 +374,7 @@ impl Router {
         };
         let topic = format!("$SYS/broker/clients/{}/connected", request.client_id);
         self.publish_event(&topic, &event, now);
+        self.observe_connected(&request.client_id);
     }
 
     fn publish_event(&mut self, topic: &str, event: &ClientEvent<'_>, now: Instant) {
@@ -552,6 +562,7 @@ impl Router {
                 None => (ReasonCode::TopicNameInvalid, Vec::new()),
             };
         }
+        self.observe_routed(&message, now);
         let message = Arc::new(message);
         if message.retain && self.config.retain_available {
             // The stored copy owns its bytes: a slice would pin a whole read buffer for

@@ -28,6 +28,7 @@ use crate::protocol::{
     self, Connect, Disconnect, Packet, ProtocolVersion, Publish, QoS, ReasonCode, Subscription,
     TopicFilter, MAX_PACKET_SIZE,
 };
+use crate::transport::{self, BoxedStream, ConnectOptions, Endpoint};
 
 /// Events waiting for the application; beyond this the task stops reading the socket.
 pub const EVENT_CAPACITY: usize = 4096;
@@ -35,9 +36,9 @@ const READ_CAPACITY: usize = 64 * 1024;
 
 /// Where and how to connect.
 pub struct ConnectParams {
-    pub host: String,
-    pub port: u16,
-    /// Local address to bind before connecting (paho's `bind_address`/`bind_port`).
+    /// Endpoint (TCP host and port, or a Unix socket path), TLS and WebSocket settings.
+    pub target: ConnectOptions,
+    /// Local address to bind before connecting over TCP (paho's `bind_address`/`bind_port`).
     pub bind: Option<(String, u16)>,
     pub connect_timeout: Duration,
     pub connect: Connect,
@@ -57,6 +58,16 @@ struct Inner {
     task: Option<AbortHandle>,
     /// Lines for the `log` crate, written by the task once the lock is released.
     warnings: Vec<String>,
+}
+
+impl Inner {
+    /// Nothing for the task to write, forward or close.
+    fn is_idle(&self) -> bool {
+        self.out.is_empty()
+            && self.pending.is_empty()
+            && self.close.is_none()
+            && self.written_qos0.is_empty()
+    }
 }
 
 struct Shared {
@@ -174,6 +185,28 @@ impl EventReceiver {
     }
 }
 
+impl EventReceiver {
+    /// Waits for the next event without blocking a thread, for a consumer that runs on the
+    /// runtime itself (the asyncio client's dispatcher); `None` once the client is gone.
+    /// As in `recv_batch`, the end of a connection that was replaced is not reported.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        loop {
+            let (generation, event) = self.receiver.recv().await?;
+            if matches!(event, Event::Disconnected(_))
+                && generation != lock(&self.shared).generation
+            {
+                continue;
+            }
+            return Some(event);
+        }
+    }
+
+    /// Events queued and not yet taken (at most `EVENT_CAPACITY`).
+    pub fn queued(&self) -> usize {
+        self.receiver.len()
+    }
+}
+
 /// The application's side of a client: thread-safe, never blocks except in `connect`.
 pub struct ClientHandle {
     shared: Arc<Shared>,
@@ -225,26 +258,42 @@ impl ClientHandle {
         lock(&self.shared)
     }
 
-    /// Opens a TCP connection (with timeout) and starts its task, which sends CONNECT.
-    /// Any previous connection is dropped without an event (paho's `reconnect`).
-    /// Blocks the calling thread: call it without holding the GIL.
+    /// Opens the connection (TCP or Unix socket, then TLS and the WebSocket upgrade as
+    /// `params.target` says, all within the connect timeout) and starts its task, which
+    /// sends CONNECT. Any previous connection is dropped without an event (paho's
+    /// `reconnect`). Blocks the calling thread: call it without holding the GIL.
     pub fn connect(&self, params: ConnectParams) -> Result<(), ClientError> {
         self.abort_connection();
         let ConnectParams {
-            host,
-            port,
+            target,
             bind,
             connect_timeout,
             connect,
         } = params;
-        let target = format!("{host}:{port}");
         let stream = self.runtime.block_on(async {
-            match tokio::time::timeout(connect_timeout, open_tcp(&host, port, bind)).await {
+            match tokio::time::timeout(connect_timeout, open_stream(&target, bind)).await {
                 Ok(result) => result,
-                Err(_) => Err(ClientError::ConnectTimeout(target)),
+                Err(_) => Err(ClientError::ConnectTimeout(describe_endpoint(&target))),
             }
         })?;
-        stream.set_nodelay(true)?;
+        self.start(stream, connect);
+        Ok(())
+    }
+
+    /// `connect` for callers that run on the runtime (the asyncio client): the same steps,
+    /// awaited instead of blocking a thread.
+    pub async fn connect_async(&self, params: ConnectParams) -> Result<(), ClientError> {
+        self.abort_connection();
+        let ConnectParams {
+            target,
+            bind,
+            connect_timeout,
+            connect,
+        } = params;
+        let stream = match tokio::time::timeout(connect_timeout, open_stream(&target, bind)).await {
+            Ok(result) => result?,
+            Err(_) => return Err(ClientError::ConnectTimeout(describe_endpoint(&target))),
+        };
         self.start(stream, connect);
         Ok(())
     }
@@ -304,13 +353,14 @@ impl ClientHandle {
         }
         protocol::encoded_len(&Packet::Publish(probe), inner.version)?;
         let (packet_id, open, actions) = inner.state.publish(publish, Instant::now())?;
-        let wrote = !actions.is_empty();
+        let idle = inner.is_idle();
         apply(&self.shared, &mut inner, actions);
         if qos == QoS::AtMostOnce && open {
             inner.written_qos0.push(packet_id);
         }
+        let wake = idle && !inner.is_idle();
         drop(inner);
-        if wrote {
+        if wake {
             self.shared.wake.notify_one();
         }
         Ok((packet_id, open))
@@ -326,9 +376,7 @@ impl ClientHandle {
             inner
                 .state
                 .subscribe(subscriptions, properties, Instant::now())?;
-        apply(&self.shared, &mut inner, actions);
-        drop(inner);
-        self.shared.wake.notify_one();
+        self.apply_and_wake(inner, actions);
         Ok(packet_id)
     }
 
@@ -341,9 +389,7 @@ impl ClientHandle {
         let (packet_id, actions) = inner
             .state
             .unsubscribe(filters, properties, Instant::now())?;
-        apply(&self.shared, &mut inner, actions);
-        drop(inner);
-        self.shared.wake.notify_one();
+        self.apply_and_wake(inner, actions);
         Ok(packet_id)
     }
 
@@ -354,12 +400,11 @@ impl ClientHandle {
         }
         let now = Instant::now();
         let mut inner = self.lock();
+        let mut actions = Vec::with_capacity(acks.len());
         for &(packet_id, qos) in acks {
-            let actions = inner.state.ack(packet_id, qos, now);
-            apply(&self.shared, &mut inner, actions);
+            actions.extend(inner.state.ack(packet_id, qos, now));
         }
-        drop(inner);
-        self.shared.wake.notify_one();
+        self.apply_and_wake(inner, actions);
     }
 
     /// Sends DISCONNECT and closes. False when no connection was open.
@@ -369,10 +414,20 @@ impl ClientHandle {
         if actions.is_empty() {
             return false;
         }
-        apply(&self.shared, &mut inner, actions);
-        drop(inner);
-        self.shared.wake.notify_one();
+        self.apply_and_wake(inner, actions);
         true
+    }
+
+    /// Applies `actions` and wakes the task only if it had nothing to do: when work was
+    /// already waiting, a wake-up is already pending and the task takes it all at once.
+    fn apply_and_wake(&self, mut inner: MutexGuard<'_, Inner>, actions: Vec<Action>) {
+        let idle = inner.is_idle();
+        apply(&self.shared, &mut inner, actions);
+        let wake = idle && !inner.is_idle();
+        drop(inner);
+        if wake {
+            self.shared.wake.notify_one();
+        }
     }
 
     pub fn is_open(&self) -> bool {
@@ -438,6 +493,27 @@ fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
         .inner
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn describe_endpoint(target: &ConnectOptions) -> String {
+    match &target.endpoint {
+        Endpoint::Tcp { host, port } => format!("{host}:{port}"),
+        Endpoint::Unix { path } => path.display().to_string(),
+    }
+}
+
+async fn open_stream(
+    target: &ConnectOptions,
+    bind: Option<(String, u16)>,
+) -> Result<BoxedStream, ClientError> {
+    match &target.endpoint {
+        Endpoint::Tcp { host, port } => {
+            let socket = open_tcp(host, *port, bind).await?;
+            socket.set_nodelay(true)?;
+            Ok(transport::wrap_client_stream(socket, host, *port, target).await?)
+        }
+        Endpoint::Unix { .. } => Ok(transport::connect(target).await?),
+    }
 }
 
 async fn open_tcp(
