@@ -621,3 +621,28 @@ def test_async_with_broker_serves_the_asyncio_client():
         return payload
 
     assert run(scenario()) == b"served"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+def test_clients_and_concurrent_calls_start_no_threads(broker):
+    topic = unique("threads")
+
+    def threads() -> int:
+        return len(os.listdir("/proc/self/task"))
+
+    async def scenario() -> tuple[int, int]:
+        async with client(broker) as first:
+            await first.publish(topic, b"warm-up", qos=1)
+            baseline = threads()
+            clients = [client(broker) for _ in range(30)]
+            await asyncio.gather(*(c.__aenter__() for c in clients))
+            await asyncio.gather(
+                *(c.publish(topic, str(i), qos=1) for c in clients for i in range(50))
+            )
+            during = threads()
+            await asyncio.gather(*(c.__aexit__(None, None, None) for c in clients))
+            return baseline, during
+
+    baseline, during = run(scenario())
+    # 30 more clients and 1500 awaited publishes at once: not one more thread.
+    assert during == baseline
