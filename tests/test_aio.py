@@ -29,6 +29,7 @@ from ferromqtt.aio import (
     Topic,
     Will,
 )
+from ferromqtt.broker import Broker
 from ferromqtt.packettypes import PacketTypes
 from ferromqtt.properties import Properties
 from ferromqtt.subscribeoptions import SubscribeOptions
@@ -70,7 +71,7 @@ def _start_mosquitto(extra: list[str]):
 
 
 @pytest.fixture
-def broker():
+def mosquitto():
     # No limit on queued messages, so that backpressure tests see every message arrive.
     broker = _start_mosquitto(
         ["allow_anonymous true", "max_queued_messages 0", "max_queued_bytes 0"]
@@ -80,6 +81,20 @@ def broker():
     finally:
         broker.stop()
         shutil.rmtree(broker.directory, ignore_errors=True)
+
+
+@pytest.fixture(params=["mosquitto", "ferromqtt"])
+def broker(request):
+    """Each scenario against Mosquitto and against ferromqtt's own broker."""
+    if request.param == "mosquitto":
+        yield request.getfixturevalue("mosquitto")
+        return
+    # A queue large enough for the backpressure scenario's 20k messages.
+    broker = Broker(port=0, max_queued_messages=100_000).start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
 
 
 @pytest.fixture
@@ -102,11 +117,11 @@ def password_broker():
         shutil.rmtree(broker.directory, ignore_errors=True)
 
 
-def run(scenario: Any, *, loop_factory: Any = None) -> Any:
+def run(scenario: Any, *, loop_factory: Any = None, timeout: float = SCENARIO_TIMEOUT) -> Any:
     """Runs one scenario coroutine in a fresh event loop, bounded in time."""
 
     async def bounded() -> Any:
-        return await asyncio.wait_for(scenario, SCENARIO_TIMEOUT)
+        return await asyncio.wait_for(scenario, timeout)
 
     if loop_factory is None:
         return asyncio.run(bounded())
@@ -391,7 +406,8 @@ def test_connection_loss_ends_iteration_with_connection_lost_error(broker, proto
     run(scenario())
 
 
-def test_connection_loss_fails_a_pending_publish(broker):
+def test_connection_loss_fails_a_pending_publish(mosquitto):
+    broker = mosquitto  # paused and killed: a process of its own
     topic = unique("loss")
 
     async def scenario() -> None:
@@ -409,7 +425,8 @@ def test_connection_loss_fails_a_pending_publish(broker):
 
 
 # ---- cancellation --------------------------------------------------------------------------------
-def test_cancelled_publish_leaves_the_client_consistent(broker):
+def test_cancelled_publish_leaves_the_client_consistent(mosquitto):
+    broker = mosquitto  # paused and killed: a process of its own
     topic = unique("cancel")
 
     async def scenario() -> list[bytes]:
@@ -460,9 +477,20 @@ def test_cancelled_message_waits_lose_no_message(broker):
 
 
 # ---- backpressure and bounds ---------------------------------------------------------------------
-def test_a_consumer_that_does_not_read_keeps_memory_bounded(broker):
+def test_a_consumer_that_does_not_read_keeps_memory_bounded(broker, request):
     topic = unique("backpressure")
     total, bound = 20_000, 100
+    timeout = SCENARIO_TIMEOUT
+    if isinstance(broker, Broker):
+        request.applymarker(
+            pytest.mark.xfail(
+                reason="ferromqtt's broker stops sending to a subscriber whose socket was "
+                "full: it stalls after ~2k of these 20k messages, with paho-mqtt as the "
+                "subscriber too",
+                raises=(TimeoutError, asyncio.TimeoutError),
+            )
+        )
+        timeout = 10.0
 
     async def scenario() -> None:
         async with client(broker, max_queued_incoming_messages=bound) as sub:
@@ -486,7 +514,7 @@ def test_a_consumer_that_does_not_read_keeps_memory_bounded(broker):
             assert received == total
             assert core.buffer_high_water() <= bound
 
-    run(scenario())
+    run(scenario(), timeout=timeout)
 
 
 def test_full_outgoing_queue_makes_publish_wait_in_order(broker):
@@ -502,7 +530,9 @@ def test_full_outgoing_queue_makes_publish_wait_in_order(broker):
     assert run(scenario()) == [str(i).encode() for i in range(100)]
 
 
-def test_publish_timeout_raises_mqtt_error(broker):
+def test_publish_timeout_raises_mqtt_error(mosquitto):
+    broker = mosquitto  # paused and killed: a process of its own
+
     async def scenario() -> None:
         async with client(broker, timeout=0.2) as c:
             broker.pause()
@@ -561,3 +591,42 @@ def test_works_on_a_loop_running_in_another_thread(broker):
         loop.call_soon_threadsafe(loop.stop)
         thread.join(SCENARIO_TIMEOUT)
         loop.close()
+
+
+def test_async_with_broker_serves_the_asyncio_client():
+    async def scenario() -> bytes:
+        async with Broker(port=0) as served:
+            assert served.is_running
+            async with Client(served.host, served.port) as c:
+                await c.subscribe("in/process", qos=1)
+                await c.publish("in/process", b"served", qos=1)
+                payload = (await next_message(c)).payload
+        assert not served.is_running
+        return payload
+
+    assert run(scenario()) == b"served"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+def test_clients_and_concurrent_calls_start_no_threads(broker):
+    topic = unique("threads")
+
+    def threads() -> int:
+        return len(os.listdir("/proc/self/task"))
+
+    async def scenario() -> tuple[int, int]:
+        async with client(broker) as first:
+            await first.publish(topic, b"warm-up", qos=1)
+            baseline = threads()
+            clients = [client(broker) for _ in range(30)]
+            await asyncio.gather(*(c.__aenter__() for c in clients))
+            await asyncio.gather(
+                *(c.publish(topic, str(i), qos=1) for c in clients for i in range(50))
+            )
+            during = threads()
+            await asyncio.gather(*(c.__aexit__(None, None, None) for c in clients))
+            return baseline, during
+
+    baseline, during = run(scenario())
+    # 30 more clients and 1500 awaited publishes at once: not one more thread.
+    assert during == baseline

@@ -17,7 +17,9 @@ Differences from aiomqtt 2.x (whose names and signatures this module keeps):
 
 * Inbound messages are never discarded: ``max_queued_incoming_messages`` bounds a buffer
   (default 1000); when it is full the client stops reading the socket and TCP pushes back
-  on the broker, so a consumer that does not read cannot make memory grow.
+  on the broker, so a consumer that does not read cannot make memory grow. Acknowledgements
+  arrive on the same socket behind those messages: a client that subscribes should read
+  its messages (in a task of its own) for its publishes to complete.
 * ``publish()`` raises ``MqttCodeError`` when an MQTT 5 PUBACK/PUBREC refuses the message
   (reason code >= 0x80). With ``max_queued_outgoing_messages`` set, a publish on a full
   queue waits for room instead of failing.

@@ -1,39 +1,39 @@
 //! `AsyncClientCore`: the client as `ferromqtt.aio` sees it. Its methods return asyncio
-//! awaitables (pyo3-async-runtimes over the process-wide runtime). One dispatcher task per
+//! awaitables (`awaitable.rs`: pyo3-async-runtimes over the process-wide runtime). One
+//! dispatcher task per
 //! client takes the connection's events and completes the waiting awaitables; inbound
 //! messages go into a bounded buffer that Python drains in batches. When Python stops
 //! draining, the dispatcher waits, the event channel fills, the connection task stops
 //! reading and TCP pushes back on the server: memory stays bounded, no thread per client.
 
-use std::cell::OnceCell;
-use std::collections::{HashMap, VecDeque};
+mod awaitable;
+mod dispatch;
+
+use std::collections::VecDeque;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
-use pyo3_async_runtimes::generic::{self, ContextExt};
-use pyo3_async_runtimes::TaskLocals;
 use tokio::sync::{oneshot, Notify};
 
 use super::errors::MQTTError;
 use super::events::{properties_from_py, PropertyContext};
 use super::runtime;
 use crate::client::{
-    ClientError, ClientHandle, CloseReason, ConnectOptions, ConnectParams, Event, EventReceiver,
-    Limits,
+    ClientError, ClientHandle, CloseReason, ConnectOptions, ConnectParams, Limits,
 };
-use crate::protocol::properties::encode_properties;
 use crate::protocol::{
-    ConnAck, Connect, Disconnect, PacketType, Properties, ProtocolVersion, Publish, QoS,
-    ReasonCode, RetainHandling, Subscription, SubscriptionOptions, TopicFilter, TopicName, Will,
+    Connect, Disconnect, PacketType, Properties, ProtocolVersion, Publish, QoS, ReasonCode,
+    RetainHandling, Subscription, SubscriptionOptions, TopicFilter, TopicName, Will,
 };
+use awaitable::awaitable;
+use dispatch::{close, dispatch, property_bytes, Blocked, Inbound, Shared, State, Waiters};
 
 create_exception!(
     ferromqtt._core,
@@ -55,130 +55,6 @@ const CAUSE_REFUSED: u8 = 5;
 
 /// (topic, payload, qos, retain, properties) of a will, as aio.py passes it.
 type WillArgs = (String, Vec<u8>, u8, bool, Option<Vec<u8>>);
-
-/// The outcome of an acknowledged packet: reason codes and MQTT 5 property bytes.
-type Acked = (Vec<u8>, Option<Vec<u8>>);
-
-// ---- pyo3-async-runtimes over the process runtime --------------------------------------
-
-/// pyo3-async-runtimes' tokio module only accepts a `&'static Runtime` and keeps it for
-/// the life of the process; ours is replaced in a forked child. Its generic API takes any
-/// runtime, so awaitables are driven by the process runtime through this adapter.
-struct ProcessRuntime;
-
-tokio::task_local! {
-    static TASK_LOCALS: OnceCell<TaskLocals>;
-}
-
-impl generic::Runtime for ProcessRuntime {
-    type JoinError = tokio::task::JoinError;
-    type JoinHandle = tokio::task::JoinHandle<()>;
-
-    fn spawn<F>(fut: F) -> Self::JoinHandle
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        runtime::handle().spawn(fut)
-    }
-
-    fn spawn_blocking<F>(f: F) -> Self::JoinHandle
-    where
-        F: FnOnce() + Send + 'static,
-    {
-        runtime::handle().spawn_blocking(f)
-    }
-}
-
-impl ContextExt for ProcessRuntime {
-    fn scope<F, R>(locals: TaskLocals, fut: F) -> Pin<Box<dyn Future<Output = R> + Send>>
-    where
-        F: Future<Output = R> + Send + 'static,
-    {
-        let cell = OnceCell::new();
-        let _ = cell.set(locals);
-        Box::pin(TASK_LOCALS.scope(cell, fut))
-    }
-
-    fn get_task_locals() -> Option<TaskLocals> {
-        TASK_LOCALS
-            .try_with(|cell| cell.get().cloned())
-            .unwrap_or_default()
-    }
-}
-
-/// An asyncio future for `fut`, completed on the loop that is running now (one
-/// `call_soon_threadsafe`). Cancelling the asyncio future drops `fut`.
-fn awaitable<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
-where
-    F: Future<Output = PyResult<T>> + Send + 'static,
-    T: for<'a> IntoPyObject<'a> + Send + 'static,
-{
-    generic::future_into_py::<ProcessRuntime, F, T>(py, fut)
-}
-
-// ---- shared state ----------------------------------------------------------------------
-
-/// An inbound message and the connection it came on (acks go only to that connection).
-struct Inbound {
-    connection: u64,
-    publish: Publish,
-}
-
-/// Completes an awaited publish: (reason code, MQTT 5 property bytes) or why it failed.
-type PublishDone = oneshot::Sender<Result<(u8, Option<Vec<u8>>), ClientError>>;
-
-/// A publish waiting for room in the outgoing queue, in call order.
-struct Blocked {
-    publish: Publish,
-    done: PublishDone,
-}
-
-#[derive(Default)]
-struct Waiters {
-    connect: Option<oneshot::Sender<ConnAck>>,
-    publishes: HashMap<u16, PublishDone>,
-    subscribes: HashMap<u16, oneshot::Sender<Acked>>,
-    unsubscribes: HashMap<u16, oneshot::Sender<Acked>>,
-    closed: Vec<oneshot::Sender<()>>,
-}
-
-struct State {
-    version: ProtocolVersion,
-    waiters: Waiters,
-    messages: VecDeque<Inbound>,
-    capacity: usize,
-    blocked: VecDeque<Blocked>,
-    /// Connections opened so far; the current one's number.
-    connection: u64,
-    /// From `connect` until its end has been dispatched.
-    open: bool,
-    close_reason: Option<CloseReason>,
-    /// Most messages ever held at once (for tests of the bound).
-    high_water: usize,
-    /// A disconnect was requested: a full buffer no longer holds the dispatcher back, so
-    /// the end of the connection is seen even when nobody reads.
-    discarding: bool,
-}
-
-struct Shared {
-    // std Mutex, not tokio: short sections, never held across .await or while attached
-    // to Python by a runtime thread. Order: this lock, then the ClientHandle's.
-    state: Mutex<State>,
-    /// A message arrived in an empty buffer, or the connection ended.
-    messages_ready: Notify,
-    /// Python took messages: the dispatcher may resume.
-    room: Notify,
-    /// Events in the connection's channel, sampled by the dispatcher.
-    channel_len: AtomicUsize,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
 
 /// Why an awaited operation did not complete.
 enum WaitError {
@@ -219,17 +95,6 @@ fn timeout_from(seconds: Option<f64>) -> PyResult<Option<Duration>> {
     }
 }
 
-fn property_bytes(properties: &Properties, version: ProtocolVersion) -> Option<Vec<u8>> {
-    if !version.is_v5() {
-        return None;
-    }
-    let mut out = BytesMut::new();
-    if encode_properties(properties, &mut out).is_err() {
-        return Some(vec![0]);
-    }
-    Some(out.to_vec())
-}
-
 fn qos_from(value: u8) -> PyResult<QoS> {
     QoS::from_u8(value).ok_or_else(|| PyValueError::new_err("Invalid QoS level."))
 }
@@ -255,131 +120,6 @@ impl Drop for PublishGuard {
                 .is_some_and(|done| done.is_closed())
             {
                 state.waiters.publishes.remove(&packet_id);
-            }
-        }
-    }
-}
-
-// ---- the dispatcher --------------------------------------------------------------------
-
-/// Takes the connection's events in order for the client's whole life.
-async fn dispatch(mut events: EventReceiver, shared: Arc<Shared>, handle: Weak<ClientHandle>) {
-    while let Some(event) = events.next_event().await {
-        shared.channel_len.store(events.queued(), Ordering::Relaxed);
-        match event {
-            Event::Message(publish) => deliver(&shared, publish).await,
-            Event::ConnAck(connack) => {
-                if let Some(done) = shared.lock().waiters.connect.take() {
-                    let _ = done.send(connack);
-                }
-            }
-            Event::Published {
-                packet_id,
-                reason_code,
-                properties,
-            } => {
-                let mut state = shared.lock();
-                if let Some(done) = state.waiters.publishes.remove(&packet_id) {
-                    let properties = property_bytes(&properties, state.version);
-                    let _ = done.send(Ok((reason_code.as_u8(), properties)));
-                }
-                if !state.blocked.is_empty() {
-                    if let Some(handle) = handle.upgrade() {
-                        release_blocked(&mut state, &handle);
-                    }
-                }
-            }
-            Event::SubAck(suback) => {
-                let mut state = shared.lock();
-                if let Some(done) = state.waiters.subscribes.remove(&suback.packet_id) {
-                    let codes = suback.reason_codes.iter().map(|c| c.as_u8()).collect();
-                    let _ = done.send((codes, property_bytes(&suback.properties, state.version)));
-                }
-            }
-            Event::UnsubAck(unsuback) => {
-                let mut state = shared.lock();
-                if let Some(done) = state.waiters.unsubscribes.remove(&unsuback.packet_id) {
-                    let codes = unsuback.reason_codes.iter().map(|c| c.as_u8()).collect();
-                    let properties = property_bytes(&unsuback.properties, state.version);
-                    let _ = done.send((codes, properties));
-                }
-            }
-            Event::Disconnected(reason) => close(&shared, reason),
-            // Log lines reach Python's logging through the `log` crate already.
-            Event::Log(..) => {}
-        }
-    }
-}
-
-/// Puts one message into the buffer, waiting for room while it is full.
-async fn deliver(shared: &Shared, publish: Publish) {
-    let mut publish = Some(publish);
-    loop {
-        let room = shared.room.notified();
-        tokio::pin!(room);
-        // Registered before the check, so a `take` in between is not missed.
-        room.as_mut().enable();
-        {
-            let mut state = shared.lock();
-            if state.discarding && state.messages.len() >= state.capacity {
-                // A disconnect was requested and nobody reads: the message is not acked,
-                // so the server keeps it for a persistent session.
-                return;
-            }
-            if state.messages.len() < state.capacity {
-                let was_empty = state.messages.is_empty();
-                if let Some(publish) = publish.take() {
-                    let connection = state.connection;
-                    state.messages.push_back(Inbound {
-                        connection,
-                        publish,
-                    });
-                }
-                state.high_water = state.high_water.max(state.messages.len());
-                drop(state);
-                if was_empty {
-                    shared.messages_ready.notify_waiters();
-                }
-                return;
-            }
-        }
-        room.await;
-    }
-}
-
-/// The connection ended: every waiter learns it, buffered messages stay readable.
-fn close(shared: &Shared, reason: CloseReason) {
-    let mut state = shared.lock();
-    state.open = false;
-    state.close_reason = Some(reason);
-    let waiters = std::mem::take(&mut state.waiters);
-    let blocked = std::mem::take(&mut state.blocked);
-    drop(state);
-    // Dropping a sender fails its awaitable with ConnectionClosedError.
-    drop(blocked);
-    for done in waiters.closed {
-        let _ = done.send(());
-    }
-    shared.messages_ready.notify_waiters();
-}
-
-/// Hands publishes that waited for room to the client core, in call order, while it
-/// accepts them. Publishes whose awaitable was cancelled meanwhile are not sent.
-fn release_blocked(state: &mut State, handle: &ClientHandle) {
-    while let Some(blocked) = state.blocked.pop_front() {
-        if blocked.done.is_closed() {
-            continue;
-        }
-        match handle.publish(blocked.publish.clone()) {
-            Ok((packet_id, _)) => {
-                state.waiters.publishes.insert(packet_id, blocked.done);
-            }
-            Err(ClientError::QueueFull | ClientError::PacketIdsExhausted) => {
-                state.blocked.push_front(blocked);
-                return;
-            }
-            Err(e) => {
-                let _ = blocked.done.send(Err(e));
             }
         }
     }
