@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import socket
 import sys
 import threading
@@ -475,6 +476,11 @@ class Session:
             return int(reason.value)
         return _V3_CONNACK_CODES.get(reason.getName(), int(reason.value))
 
+    def stop_on_sigterm(self) -> None:
+        """SIGTERM ends the run cleanly (DISCONNECT, exit 0), as with mosquitto's tools."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda _signum, _frame: self.finish(EXIT_OK))
+
     def wait_for(self, predicate: Callable[[], bool], timeout: Optional[float] = None) -> bool:
         """Wait until `predicate()` holds and the session is not finished: False if it
         finished first or `timeout` passed. Ctrl-C finishes the session cleanly."""
@@ -515,6 +521,8 @@ def _run(tool: str, argv: Sequence[str], build: Callable[[], _Parser], body: Any
             hint = f"\n\nUse 'ferromqtt {tool} --help' to see usage." if e.show_hint else ""
             print(f"Error: {e}{hint}", file=sys.stderr)
         return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_OK
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): stop quietly, as a C tool killed by SIGPIPE.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -582,6 +590,7 @@ def _pub_body(args: argparse.Namespace, groups: list[tuple[str, ...]]) -> int:
     except ValueError:
         raise UsageError(f"Invalid repeat delay: {args.repeat_delay}") from None
     session = Session("pub", args, groups)
+    session.stop_on_sigterm()
     if args.file and not os.access(args.file[0], os.R_OK):
         session.error(f'Error: Unable to open file "{args.file[0]}".')
         session.error(f'Error loading input file "{args.file[0]}".')
@@ -685,6 +694,7 @@ def _sub_body(args: argparse.Namespace, groups: list[tuple[str, ...]]) -> int:
     if args.timeout is not None:
         timeout = _int_option(args.timeout, 1, 3600, f'Invalid timeout "{args.timeout}".')
     session = Session("sub", args, groups)
+    session.stop_on_sigterm()
     session.subscribe_filters = list(args.topic)
     subscriber = _Subscriber(session, args, count)
     if session.connect(subscriber.subscribe):
