@@ -376,12 +376,25 @@ class _Publisher:
         self.topic = topic
         self.retain = retain
         self.delay = delay
-        self.done: set[int] = set()
+        # Packet ids are reused after 65535 messages, so track what is outstanding, not what
+        # is done; `early` holds acknowledgements that came before publish() returned.
+        self.outstanding: set[int] = set()
+        self.early: set[int] = set()
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         with self.session.changed:
-            self.done.add(mid)
+            if mid in self.outstanding:
+                self.outstanding.discard(mid)
+            else:
+                self.early.add(mid)
             self.session.changed.notify_all()
+
+    def _sent(self, mid: int) -> None:
+        with self.session.changed:
+            if mid in self.early:
+                self.early.discard(mid)
+            else:
+                self.outstanding.add(mid)
 
     def run(self, payloads: Iterator[bytes]) -> None:
         session = self.session
@@ -389,7 +402,6 @@ class _Publisher:
         if not session.wait_for(session.connected.is_set):
             return
         properties = session.props("publish")
-        pending: list[int] = []
         for index, payload in enumerate(payloads):
             if index and self.delay > 0 and session.finished.wait(self.delay):
                 return
@@ -401,10 +413,10 @@ class _Publisher:
                     EXIT_ERROR, f"Error: Publish returned {int(info.rc)}, disconnecting."
                 )
                 return
-            pending.append(info.mid)
+            self._sent(info.mid)
             if session.finished.is_set():
                 return
-        if session.wait_for(lambda: all(m in self.done for m in pending)):
+        if session.wait_for(lambda: not self.outstanding):
             session.finish(EXIT_OK)
 
 
