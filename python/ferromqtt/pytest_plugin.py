@@ -35,13 +35,28 @@ __all__ = ["MqttMessage", "MqttSettings", "MqttCapture"]
 _WAIT = 5.0
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class MqttMessage:
-    """One captured message (pytest-mqtt's shape)."""
+    """One captured message (pytest-mqtt's shape).
+
+    Equal to any ``MqttMessage`` with the same fields, pytest-mqtt's own included, so
+    assertions written against ``pytest_mqtt.model.MqttMessage`` keep passing.
+    """
 
     topic: str
     payload: Union[str, bytes]
     userdata: Optional[Any]
+
+    def __eq__(self, other: object) -> bool:
+        if type(other).__name__ != "MqttMessage":
+            return NotImplemented
+        fields = ("topic", "payload", "userdata")
+        try:
+            return all(getattr(self, f) == getattr(other, f) for f in fields)
+        except AttributeError:
+            return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclasses.dataclass
