@@ -401,6 +401,22 @@ def test_remove_retained_clears_each_retained_message_it_receives(broker):  # ty
     assert (done.returncode, done.stdout) == (0, f"{base}/z sentinel\n".encode())
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("tool", ["ferromqtt", pytest.param("mosquitto", marks=MOSQUITTO_CLIENTS)])
+def test_interrupted_sub_disconnects_and_exits_0(broker, tool, signum):  # type: ignore[no-untyped-def]
+    command = TOOLS[tool][1]
+    if tool == "mosquitto":
+        command = [shutil.which("stdbuf") or "stdbuf", "-oL", *command]
+    sub = Subscriber(command, broker, "-t", unique(), "-d", "-i", "stopped")
+    while not sub.line().startswith(b"Subscribed (mid:"):
+        pass
+    # The stdbuf wrapper execs mosquitto_sub, so the PID is the tool's either way.
+    sub.process.send_signal(signum)
+    rest = list(iter(sub.line, b""))
+    assert rest[-1] == b"Client stopped sending DISCONNECT\n", rest
+    assert sub.finish() == (0, b"")
+
+
 # -- payload sources -------------------------------------------------------------------------
 
 
@@ -411,6 +427,27 @@ def test_stdin_line_mode_sends_one_message_per_line(broker):  # type: ignore[no-
     lines = [sub.line() for _ in range(3)]
     assert lines == [f"{base}/l|{text}\n".encode() for text in ("one", "", "three")]
     assert sub.finish() == (0, b"")
+
+
+def test_stdin_line_mode_publishes_each_line_as_it_arrives(broker):  # type: ignore[no-untyped-def]
+    base = unique()
+    sub = subscribe_ready(FERRO_SUB, FERRO_PUB, broker, base, "-C", "3", "-F", "%t|%p")
+    publisher = subprocess.Popen(
+        [*FERRO_PUB, "-p", str(broker.port), "-t", f"{base}/live", "-l"], stdin=subprocess.PIPE
+    )
+    assert publisher.stdin is not None
+    try:
+        for text in (b"first", b"second"):
+            publisher.stdin.write(text + b"\n")
+            publisher.stdin.flush()
+            # Delivered while stdin is still open: not held back until end of input.
+            assert sub.line() == f"{base}/live|".encode() + text + b"\n"
+        publisher.stdin.close()
+        assert publisher.wait(TIMEOUT) == 0
+    finally:
+        publisher.kill()
+        publisher.wait(TIMEOUT)
+    sub.close()
 
 
 def test_stdin_whole_mode_file_and_null_message_keep_bytes_exact(broker, tmp_path: Path):  # type: ignore[no-untyped-def]

@@ -2,8 +2,8 @@
 
 Options, messages on stderr and exit codes follow mosquitto 2.0's tools, so scripts written
 for them keep working. Both tools run one ``ferromqtt.client.Client`` (public API only) with
-its network loop in a background thread; the main thread waits on events. Output formatting
-(``-F``, ``--json``) lives in ``_cli_format``.
+its network loop in a background thread; the main thread waits on events. Options and their
+checks live in ``_cli_options``, output formats (``-F``, ``--json``, ``-d``) in ``_cli_format``.
 """
 
 from __future__ import annotations
@@ -11,14 +11,25 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import socket
 import sys
 import threading
-import urllib.parse
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 import ferromqtt.client as mqtt
 from ferromqtt import _cli_format
+from ferromqtt._cli_options import (
+    VERSIONS,
+    Parser,
+    UsageError,
+    build_properties,
+    check_topic_filter,
+    check_topic_name,
+    common_parser,
+    int_option,
+    parse,
+)
 from ferromqtt.packettypes import PacketTypes
 from ferromqtt.properties import Properties
 from ferromqtt.subscribeoptions import SubscribeOptions
@@ -28,15 +39,6 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CONNECTION_LOST = 7
 EXIT_TIMED_OUT = 27
-
-_VERSIONS = {
-    "mqttv31": mqtt.MQTTv31,
-    "31": mqtt.MQTTv31,
-    "mqttv311": mqtt.MQTTv311,
-    "311": mqtt.MQTTv311,
-    "mqttv5": mqtt.MQTTv5,
-    "5": mqtt.MQTTv5,
-}
 
 # The MQTT 3.1.1 CONNACK return code of each refusal (the client reports refusals as v5
 # reason codes); mosquitto_sub exits with this code.
@@ -48,234 +50,6 @@ _V3_CONNACK_CODES = {
     "Not authorized": 5,
 }
 
-# -D: mosquitto's property names -> (paho attribute, value kind).
-_PROPERTY_NAMES = {
-    "payload-format-indicator": ("PayloadFormatIndicator", "byte"),
-    "message-expiry-interval": ("MessageExpiryInterval", "int32"),
-    "content-type": ("ContentType", "str"),
-    "response-topic": ("ResponseTopic", "str"),
-    "correlation-data": ("CorrelationData", "bytes"),
-    "subscription-identifier": ("SubscriptionIdentifier", "varint"),
-    "session-expiry-interval": ("SessionExpiryInterval", "int32"),
-    "authentication-method": ("AuthenticationMethod", "str"),
-    "authentication-data": ("AuthenticationData", "bytes"),
-    "request-problem-information": ("RequestProblemInformation", "byte"),
-    "will-delay-interval": ("WillDelayInterval", "int32"),
-    "request-response-information": ("RequestResponseInformation", "byte"),
-    "receive-maximum": ("ReceiveMaximum", "int16"),
-    "topic-alias-maximum": ("TopicAliasMaximum", "int16"),
-    "topic-alias": ("TopicAlias", "int16"),
-    "maximum-packet-size": ("MaximumPacketSize", "int32"),
-    "user-property": ("UserProperty", "pair"),
-}
-_RANGES = {"byte": (0, 0xFF), "int16": (0, 0xFFFF), "int32": (0, 0xFFFFFFFF)}
-_RANGES["varint"] = (1, 268_435_455)
-
-# -D: which properties each command accepts (mosquitto_pub(1), PROPERTIES).
-_PROPERTY_COMMANDS = {
-    "connect": (
-        PacketTypes.CONNECT,
-        {
-            "authentication-data",
-            "authentication-method",
-            "maximum-packet-size",
-            "receive-maximum",
-            "request-problem-information",
-            "request-response-information",
-            "session-expiry-interval",
-            "topic-alias-maximum",
-            "user-property",
-        },
-    ),
-    "publish": (
-        PacketTypes.PUBLISH,
-        {
-            "content-type",
-            "correlation-data",
-            "message-expiry-interval",
-            "payload-format-indicator",
-            "response-topic",
-            "topic-alias",
-            "user-property",
-        },
-    ),
-    "subscribe": (PacketTypes.SUBSCRIBE, {"subscription-identifier", "user-property"}),
-    "unsubscribe": (PacketTypes.UNSUBSCRIBE, {"user-property"}),
-    "disconnect": (PacketTypes.DISCONNECT, {"session-expiry-interval", "user-property"}),
-    "will": (
-        PacketTypes.WILLMESSAGE,
-        {
-            "content-type",
-            "correlation-data",
-            "message-expiry-interval",
-            "payload-format-indicator",
-            "response-topic",
-            "user-property",
-            "will-delay-interval",
-        },
-    ),
-}
-
-
-class UsageError(Exception):
-    """A bad command line; the message is printed as mosquitto prints it."""
-
-    def __init__(self, message: str, show_hint: bool = True) -> None:
-        super().__init__(message)
-        self.show_hint = show_hint
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # argparse's hook: never returns
-        if message.startswith("unrecognized arguments: "):
-            message = f"Unknown option '{message.split(': ', 1)[1].split()[0]}'."
-        elif "expected one argument" in message:
-            option = message.split(":")[0].replace("argument ", "").split("/")[0]
-            message = f"{option} argument given but no value specified."
-        raise UsageError(message)
-
-
-def _common_parser(tool: str, description: str) -> _Parser:
-    # -h is the host, as in mosquitto: --help is the only help flag.
-    parser = _Parser(prog=f"ferromqtt {tool}", description=description, add_help=False)
-    add = parser.add_argument
-    add("--help", action="help", help="show this help and exit")
-    add("-h", "--host", default="localhost", help="broker host (default localhost)")
-    add("-p", "--port", default="1883", help="broker port (default 1883)")
-    add("-t", "--topic", action="append", default=[], help="MQTT topic")
-    add("-q", "--qos", default="0", help="quality of service level (0, 1 or 2; default 0)")
-    add("-i", "--id", help="client id (default: assigned by the broker)")
-    add("-I", "--id-prefix", help="client id: this prefix followed by the process id")
-    add("-u", "--username", help="user name")
-    add("-P", "--pw", help="password")
-    add("-k", "--keepalive", default="60", help="keep alive in seconds (default 60)")
-    add("-V", "--protocol-version", default="mqttv311", help="mqttv31, mqttv311 or mqttv5")
-    add("-L", "--url", help="mqtt://[USER[:PASSWORD]@]HOST[:PORT]/TOPIC")
-    add("-A", "--bind-address", default="", help="local address to connect from")
-    add("-c", "--disable-clean-session", action="store_true", help="persistent session")
-    add("-x", "--session-expiry-interval", help="MQTT 5 session expiry (-1: never)")
-    add("-d", "--debug", action="store_true", help="print packet traffic")
-    add("--quiet", action="store_true", help="do not print error messages")
-    add("--will-topic", help="topic of the client's will")
-    add("--will-payload", help="payload of the will")
-    add("--will-qos", default="0", help="QoS of the will")
-    add("--will-retain", action="store_true", help="retain the will")
-    parser.epilog = (
-        "-D COMMAND IDENTIFIER VALUE (or --property) sets an MQTT 5 property; COMMAND is "
-        "connect, publish, subscribe, unsubscribe, disconnect or will; user-property takes "
-        "a KEY and a VALUE. Exit status: 0, or the CONNACK reason code when the broker "
-        "refuses the connection, 27 when -W expires, 1 for other errors."
-    )
-    return parser
-
-
-def _apply_url(args: argparse.Namespace) -> None:
-    """-L: host, port, credentials and topic from one mqtt:// URL (as mosquitto)."""
-    if args.url is None:
-        return
-    url = urllib.parse.urlsplit(args.url)
-    if url.scheme != "mqtt":
-        raise UsageError("unsupported URL scheme.", show_hint=True)
-    topic = urllib.parse.unquote(url.path[1:])
-    if not topic:
-        raise UsageError("Invalid URL for -L argument specified - topic missing.")
-    args.host = url.hostname or args.host
-    try:
-        port = url.port
-    except ValueError:
-        raise UsageError(f"Invalid port given: {url.netloc}") from None
-    if port is not None:
-        args.port = str(port)
-    if url.username is not None:
-        args.username = urllib.parse.unquote(url.username)
-    if url.password is not None:
-        args.pw = urllib.parse.unquote(url.password)
-    args.topic.insert(0, topic)
-
-
-def _split_properties(argv: Sequence[str]) -> tuple[list[str], list[tuple[str, ...]]]:
-    """Take the -D groups out of argv: 3 words, or 4 for user-property, as mosquitto does."""
-    rest: list[str] = []
-    groups: list[tuple[str, ...]] = []
-    i = 0
-    while i < len(argv):
-        if argv[i] in ("-D", "--property"):
-            size = 4 if i + 2 < len(argv) and argv[i + 2] == "user-property" else 3
-            group = tuple(argv[i + 1 : i + 1 + size])
-            if len(group) < size:
-                raise UsageError("--property argument given but not enough arguments specified.")
-            groups.append(group)
-            i += 1 + size
-        else:
-            rest.append(argv[i])
-            i += 1
-    return rest, groups
-
-
-def _property_value(name: str, kind: str, words: tuple[str, ...]) -> Any:
-    if kind == "pair":
-        return (words[0], words[1])
-    if kind == "str":
-        return words[0]
-    if kind == "bytes":
-        return words[0].encode()
-    low, high = _RANGES[kind]
-    try:
-        value = int(words[0])
-    except ValueError:
-        value = -1
-    if not low <= value <= high:
-        raise UsageError(f"Property value ({words[0]}) out of range for property {name}.")
-    return value
-
-
-def _build_properties(groups: list[tuple[str, ...]]) -> dict[str, Properties]:
-    properties: dict[str, Properties] = {}
-    for command, name, *words in groups:
-        if command not in _PROPERTY_COMMANDS:
-            raise UsageError("Invalid command given in --property argument.")
-        if name not in _PROPERTY_NAMES:
-            raise UsageError("Invalid property name given in --property argument.")
-        packet_type, allowed = _PROPERTY_COMMANDS[command]
-        if name not in allowed:
-            raise UsageError(f"{name} property not allowed for {command} in --property argument.")
-        attribute, kind = _PROPERTY_NAMES[name]
-        value = _property_value(name, kind, tuple(words))
-        props = properties.setdefault(command, Properties(packet_type))
-        try:
-            setattr(props, attribute, value)
-        except Exception as e:  # noqa: BLE001  the properties module raises MQTTException
-            raise UsageError(f"Invalid value for property {name}: {e}") from None
-    return properties
-
-
-def _int_option(text: str, low: int, high: int, message: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(message) from None
-    if not low <= value <= high:
-        raise UsageError(message)
-    return value
-
-
-def _check_topic_name(topic: str) -> bool:
-    """A valid PUBLISH topic: not empty, no wildcards, no NUL, at most 65535 bytes."""
-    return bool(topic) and not any(c in topic for c in "+#\0") and len(topic.encode()) <= 65535
-
-
-def _check_topic_filter(topic_filter: str) -> bool:
-    """A valid SUBSCRIBE filter: '+' fills a whole level, '#' only as the whole last level."""
-    if not topic_filter or "\0" in topic_filter or len(topic_filter.encode()) > 65535:
-        return False
-    levels = topic_filter.split("/")
-    for i, level in enumerate(levels):
-        if "#" in level and (level != "#" or i != len(levels) - 1):
-            return False
-        if "+" in level and level != "+":
-            return False
-    return True
-
 
 class Session:
     """Options shared by pub and sub, and the connected client they drive."""
@@ -285,15 +59,15 @@ class Session:
         self.quiet: bool = args.quiet
         self.debug: bool = args.debug
         self.host: str = args.host
-        self.port = _int_option(args.port, 1, 65535, f"Invalid port given: {args.port}")
-        self.qos = _int_option(args.qos, 0, 2, f"Invalid QoS given: {args.qos}")
-        self.keepalive = _int_option(
+        self.port = int_option(args.port, 1, 65535, f"Invalid port given: {args.port}")
+        self.qos = int_option(args.qos, 0, 2, f"Invalid QoS given: {args.qos}")
+        self.keepalive = int_option(
             args.keepalive,
             5,
             65535,
             "Invalid keepalive given, it must be between 5 and 65535 inclusive.",
         )
-        version = _VERSIONS.get(args.protocol_version.lower())
+        version = VERSIONS.get(args.protocol_version.lower())
         if version is None:
             raise UsageError("Invalid protocol version argument given.")
         self.version = version
@@ -312,7 +86,7 @@ class Session:
             self.session_expiry = (
                 0xFFFFFFFF
                 if never
-                else _int_option(
+                else int_option(
                     text, 0, 0xFFFFFFFF, f"Invalid session-expiry-interval given: {text}"
                 )
             )
@@ -324,19 +98,19 @@ class Session:
         self.password: Optional[str] = args.pw
         if args.will_topic is None and (args.will_payload is not None or args.will_retain):
             raise UsageError("Will payload given, but no will topic given.")
-        if args.will_topic is not None and not _check_topic_name(args.will_topic):
+        if args.will_topic is not None and not check_topic_name(args.will_topic):
             raise UsageError(f"Invalid will topic '{args.will_topic}', does it contain '+' or '#'?")
         self.will_topic: Optional[str] = args.will_topic
         self.will_payload: Optional[str] = args.will_payload
-        self.will_qos = _int_option(args.will_qos, 0, 2, f"Invalid will QoS given: {args.will_qos}")
+        self.will_qos = int_option(args.will_qos, 0, 2, f"Invalid will QoS given: {args.will_qos}")
         self.will_retain: bool = args.will_retain
         self.bind_address: str = args.bind_address
         self.max_inflight: Optional[int] = None
         if getattr(args, "max_inflight", None) is not None:
-            self.max_inflight = _int_option(
+            self.max_inflight = int_option(
                 args.max_inflight, 1, 65535, f"Invalid max inflight given: {args.max_inflight}"
             )
-        self.properties = _build_properties(groups)
+        self.properties = build_properties(groups)
         self.client: Any = None
         self.connected = threading.Event()
         self.finished = threading.Event()
@@ -475,6 +249,11 @@ class Session:
             return int(reason.value)
         return _V3_CONNACK_CODES.get(reason.getName(), int(reason.value))
 
+    def stop_on_sigterm(self) -> None:
+        """SIGTERM ends the run cleanly (DISCONNECT, exit 0), as with mosquitto's tools."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda _signum, _frame: self.finish(EXIT_OK))
+
     def wait_for(self, predicate: Callable[[], bool], timeout: Optional[float] = None) -> bool:
         """Wait until `predicate()` holds and the session is not finished: False if it
         finished first or `timeout` passed. Ctrl-C finishes the session cleanly."""
@@ -496,18 +275,11 @@ class Session:
         client.loop_stop()
 
 
-def _parse(tool: str, parser: _Parser, argv: Sequence[str]) -> tuple[argparse.Namespace, Any]:
-    rest, groups = _split_properties(argv)
-    args = parser.parse_args(rest)
-    _apply_url(args)
-    return args, groups
-
-
-def _run(tool: str, argv: Sequence[str], build: Callable[[], _Parser], body: Any) -> int:
+def _run(tool: str, argv: Sequence[str], build: Callable[[], Parser], body: Any) -> int:
     """Parse argv, print mosquitto-style usage errors, run `body(args, groups)`."""
     parser = build()
     try:
-        args, groups = _parse(tool, parser, argv)
+        args, groups = parse(parser, argv)
         return int(body(args, groups))
     except UsageError as e:
         quiet = "--quiet" in argv
@@ -515,6 +287,8 @@ def _run(tool: str, argv: Sequence[str], build: Callable[[], _Parser], body: Any
             hint = f"\n\nUse 'ferromqtt {tool} --help' to see usage." if e.show_hint else ""
             print(f"Error: {e}{hint}", file=sys.stderr)
         return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_OK
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): stop quietly, as a C tool killed by SIGPIPE.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -525,8 +299,8 @@ def _run(tool: str, argv: Sequence[str], build: Callable[[], _Parser], body: Any
 # -- pub ------------------------------------------------------------------------------------
 
 
-def _pub_parser() -> _Parser:
-    parser = _common_parser("pub", "Publish one message, a file, or stdin to an MQTT broker.")
+def _pub_parser() -> Parser:
+    parser = common_parser("pub", "Publish one message, a file, or stdin to an MQTT broker.")
     add = parser.add_argument
     add("-m", "--message", action="append", default=[], help="message payload")
     add("-f", "--file", action="append", default=[], help="send a file as the message")
@@ -574,14 +348,15 @@ def _pub_body(args: argparse.Namespace, groups: list[tuple[str, ...]]) -> int:
     if not args.topic or not any(modes):
         raise UsageError("Both topic and message must be supplied.")
     topic = args.topic[0]
-    if not _check_topic_name(topic):
+    if not check_topic_name(topic):
         raise UsageError(f"Invalid publish topic '{topic}', does it contain '+' or '#'?")
-    repeat = _int_option(args.repeat, 1, 2**31 - 1, f"Invalid repeat count: {args.repeat}")
+    repeat = int_option(args.repeat, 1, 2**31 - 1, f"Invalid repeat count: {args.repeat}")
     try:
         delay = float(args.repeat_delay)
     except ValueError:
         raise UsageError(f"Invalid repeat delay: {args.repeat_delay}") from None
     session = Session("pub", args, groups)
+    session.stop_on_sigterm()
     if args.file and not os.access(args.file[0], os.R_OK):
         session.error(f'Error: Unable to open file "{args.file[0]}".')
         session.error(f'Error loading input file "{args.file[0]}".')
@@ -601,12 +376,25 @@ class _Publisher:
         self.topic = topic
         self.retain = retain
         self.delay = delay
-        self.done: set[int] = set()
+        # Packet ids are reused after 65535 messages, so track what is outstanding, not what
+        # is done; `early` holds acknowledgements that came before publish() returned.
+        self.outstanding: set[int] = set()
+        self.early: set[int] = set()
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         with self.session.changed:
-            self.done.add(mid)
+            if mid in self.outstanding:
+                self.outstanding.discard(mid)
+            else:
+                self.early.add(mid)
             self.session.changed.notify_all()
+
+    def _sent(self, mid: int) -> None:
+        with self.session.changed:
+            if mid in self.early:
+                self.early.discard(mid)
+            else:
+                self.outstanding.add(mid)
 
     def run(self, payloads: Iterator[bytes]) -> None:
         session = self.session
@@ -614,7 +402,6 @@ class _Publisher:
         if not session.wait_for(session.connected.is_set):
             return
         properties = session.props("publish")
-        pending: list[int] = []
         for index, payload in enumerate(payloads):
             if index and self.delay > 0 and session.finished.wait(self.delay):
                 return
@@ -626,10 +413,10 @@ class _Publisher:
                     EXIT_ERROR, f"Error: Publish returned {int(info.rc)}, disconnecting."
                 )
                 return
-            pending.append(info.mid)
+            self._sent(info.mid)
             if session.finished.is_set():
                 return
-        if session.wait_for(lambda: all(m in self.done for m in pending)):
+        if session.wait_for(lambda: not self.outstanding):
             session.finish(EXIT_OK)
 
 
@@ -641,8 +428,8 @@ def run_pub(argv: Sequence[str]) -> int:
 # -- sub ------------------------------------------------------------------------------------
 
 
-def _sub_parser() -> _Parser:
-    parser = _common_parser("sub", "Subscribe to topics and print the messages that arrive.")
+def _sub_parser() -> Parser:
+    parser = common_parser("sub", "Subscribe to topics and print the messages that arrive.")
     add = parser.add_argument
     add("-T", "--filter-out", action="append", default=[], help="do not print these topics")
     add("-v", "--verbose", action="store_true", help="print the topic before the payload")
@@ -664,27 +451,28 @@ def _sub_body(args: argparse.Namespace, groups: list[tuple[str, ...]]) -> int:
     if not args.topic:
         raise UsageError("You must specify a topic to subscribe to.")
     for topic in args.topic:
-        if not _check_topic_filter(topic):
+        if not check_topic_filter(topic):
             raise UsageError(
                 f"Invalid subscription topic '{topic}', are all '+' and '#' wildcards correct?"
             )
     for topic in args.unsubscribe:
-        if not _check_topic_filter(topic):
+        if not check_topic_filter(topic):
             raise UsageError(
                 f"Invalid unsubscribe topic '{topic}', are all '+' and '#' wildcards correct?"
             )
     for topic in args.filter_out:
-        if not _check_topic_filter(topic):
+        if not check_topic_filter(topic):
             raise UsageError(
                 f"Invalid filter topic '{topic}', are all '+' and '#' wildcards correct?"
             )
     count = None
     if args.count is not None:
-        count = _int_option(args.count, 1, 2**31 - 1, f'Invalid message count "{args.count}".')
+        count = int_option(args.count, 1, 2**31 - 1, f'Invalid message count "{args.count}".')
     timeout = None
     if args.timeout is not None:
-        timeout = _int_option(args.timeout, 1, 3600, f'Invalid timeout "{args.timeout}".')
+        timeout = int_option(args.timeout, 1, 3600, f'Invalid timeout "{args.timeout}".')
     session = Session("sub", args, groups)
+    session.stop_on_sigterm()
     session.subscribe_filters = list(args.topic)
     subscriber = _Subscriber(session, args, count)
     if session.connect(subscriber.subscribe):
