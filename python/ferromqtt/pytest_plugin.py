@@ -29,8 +29,12 @@ from ferromqtt._core import topic_matches_sub
 
 if TYPE_CHECKING:
     from ferromqtt.broker import Broker
+    from ferromqtt.client import Client
 
-__all__ = ["MqttMessage", "MqttSettings", "MqttCapture"]
+__all__ = ["MqttCapture", "MqttClientFactory", "MqttMessage", "MqttSettings"]
+
+#: The type of the ``mqtt_client`` fixture: ``mqtt_client(protocol=..., client_id=...)``.
+MqttClientFactory = Callable[..., "Client"]
 
 _WAIT = 5.0
 
@@ -149,13 +153,13 @@ def mosquitto(mqtt_broker: Broker) -> tuple[str, int]:
 
 
 @pytest.fixture
-def mqtt_client(mqtt_broker: Broker) -> Iterator[Callable[..., Any]]:
+def mqtt_client(mqtt_broker: Broker) -> Iterator[MqttClientFactory]:
     """A factory of connected clients: ``mqtt_client(protocol=MQTTv5, client_id="x")``."""
     import ferromqtt.client as mqtt
 
-    made: list[Any] = []
+    made: list[Client] = []
 
-    def connect(*, protocol: int = mqtt.MQTTv311, client_id: str = "", **kwargs: Any) -> Any:
+    def connect(*, protocol: int = mqtt.MQTTv311, client_id: str = "", **kwargs: Any) -> Client:
         client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol, **kwargs
         )
