@@ -4,7 +4,6 @@ a large payload (at most ``PREVIEW_BYTES`` of it are shown)."""
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 PREVIEW_BYTES = 200
@@ -31,6 +30,8 @@ def payload_preview(payload: Any, limit: int = PREVIEW_BYTES) -> str:
 
 
 def html_table(title: str, rows: dict[str, Any]) -> str:
+    import html  # only notebooks need it: kept out of `import ferromqtt.client`
+
     cells = "".join(
         f"<tr><th style='text-align:left'>{html.escape(name)}</th>"
         f"<td style='text-align:left'><code>{html.escape(str(value))}</code></td></tr>"
