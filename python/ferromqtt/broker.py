@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import html
 import json
 import os
 import threading
 import time
 from typing import Any, NamedTuple, Optional
 
+from ferromqtt import _display
 from ferromqtt._core import BrokerCore
 
 __all__ = ["Broker", "ConnectedClient", "RoutedMessage"]
@@ -215,9 +215,4 @@ class Broker:
         summary = self._summary()
         if summary is None:
             return "<b>ferromqtt.Broker</b> (stopped)"
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-            f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
-            for k, v in summary.items()
-        )
-        return f"<b>ferromqtt.Broker</b> (running)<table>{rows}</table>"
+        return _display.html_table("ferromqtt.Broker (running)", summary)

@@ -47,7 +47,7 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any, Callable, NamedTuple, Union
 
-from ferromqtt import _core
+from ferromqtt import _core, _display
 from ferromqtt.enums import (
     CallbackAPIVersion,
     ConnackCode,
@@ -552,6 +552,13 @@ class MQTTMessage:
     def topic(self) -> str:
         return self._topic.decode("utf-8")
 
+    def __repr__(self) -> str:  # payload preview capped at _display.PREVIEW_BYTES
+        fields = _display.message_fields(self)
+        return "<MQTTMessage " + " ".join(f"{k}={v}" for k, v in fields.items()) + ">"
+
+    def _repr_html_(self) -> str:
+        return _display.html_table("MQTTMessage", _display.message_fields(self))
+
     @topic.setter
     def topic(self, value: bytes) -> None:
         self._topic = value
@@ -740,6 +747,13 @@ class Client:
         # Held across core.publish() and the bookkeeping of its info, so the loop thread
         # cannot see the message's completion before the info is registered.
         self._publish_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        fields = _display.client_fields(self)
+        return "<ferromqtt.client.Client " + ", ".join(f"{k}: {v}" for k, v in fields.items()) + ">"
+
+    def _repr_html_(self) -> str:
+        return _display.html_table("ferromqtt.client.Client", _display.client_fields(self))
 
     def __del__(self) -> None:
         core = getattr(self, "_core", None)
