@@ -2,8 +2,9 @@
 
 mod support;
 
-use ferromqtt::broker::{AuthHook, Broker, BrokerConfig, ClientInfo, ListenerConfig};
-use ferromqtt::protocol::{Connect as ConnectPacket, ReasonCode, TopicFilter, TopicName};
+use ferromqtt::broker::{
+    Access, AuthDecision, Authenticator, Broker, BrokerConfig, ListenerConfig,
+};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use support::*;
@@ -12,26 +13,33 @@ use support::*;
 /// delivering `hidden/...` to client "nosy".
 struct Policy;
 
-impl AuthHook for Policy {
+impl Authenticator for Policy {
     fn authenticate(
         &self,
-        connect: &ConnectPacket,
-        _address: SocketAddr,
-    ) -> Result<(), ReasonCode> {
-        if connect.username.as_deref() == Some("mallory") {
-            Err(ReasonCode::NotAuthorized)
+        _client_id: &str,
+        username: Option<&str>,
+        _password: Option<&[u8]>,
+        _peer: Option<SocketAddr>,
+    ) -> AuthDecision {
+        if username == Some("mallory") {
+            AuthDecision::NotAuthorized
         } else {
-            Ok(())
+            AuthDecision::Allow
         }
     }
-    fn authorize_publish(&self, _client: &ClientInfo<'_>, topic: &TopicName) -> bool {
-        !topic.as_str().starts_with("secret/")
-    }
-    fn authorize_subscribe(&self, _client: &ClientInfo<'_>, filter: &TopicFilter) -> bool {
-        !filter.as_str().starts_with("private/")
-    }
-    fn authorize_delivery(&self, client: &ClientInfo<'_>, topic: &TopicName) -> bool {
-        !(client.client_id == "nosy" && topic.as_str().starts_with("hidden/"))
+
+    fn authorize(
+        &self,
+        client_id: &str,
+        _username: Option<&str>,
+        topic: &str,
+        access: Access,
+    ) -> bool {
+        match access {
+            Access::Write => !topic.starts_with("secret/"),
+            Access::Subscribe => !topic.starts_with("private/"),
+            Access::Read => !(client_id == "nosy" && topic.starts_with("hidden/")),
+        }
     }
 }
 

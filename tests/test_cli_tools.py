@@ -134,7 +134,7 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unty
         pytest.param("mosquitto", marks=[pytest.mark.interop, needs_mosquitto]),
     ],
 )
-def broker(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+def broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """Each feature test runs against our own broker and against Mosquitto."""
     if request.param == "mosquitto":
         yield request.getfixturevalue("mosquitto")
@@ -142,7 +142,28 @@ def broker(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     from ferromqtt.broker import Broker
 
     with Broker(host="127.0.0.1", port=0) as ours:
-        yield ours
+        if MOSQUITTO_PASSWD is None:
+            yield ours
+            return
+        # As Mosquitto's fixture: a second broker, for user "alice" with password "secret".
+        password_file = tmp_path_factory.mktemp("ferromqtt") / "passwords"
+        subprocess.run(
+            [MOSQUITTO_PASSWD, "-c", "-b", str(password_file), "alice", "secret"],
+            check=True,
+            timeout=TIMEOUT,
+        )
+        secured = Broker(
+            host="127.0.0.1", port=0, allow_anonymous=False, password_file=password_file
+        )
+        with secured:
+            yield OurBrokers(ours.host, ours.port, secured.port)
+
+
+@dataclass
+class OurBrokers:
+    host: str
+    port: int  # anonymous access
+    auth_port: int  # user "alice", password "secret"
 
 
 def run(argv: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
@@ -647,7 +668,7 @@ def _failure_argv(case: Failure, command: list[str], broker: Any) -> list[str]:
 def test_failure_exit_code_and_message(broker, name):  # type: ignore[no-untyped-def]
     case = FAILURES[name]
     if "{auth_port}" in case.args and not hasattr(broker, "auth_port"):
-        pytest.skip("ferromqtt's broker has no password authentication to refuse with")
+        pytest.skip("needs mosquitto_passwd to make the password file (apt-get install mosquitto)")
     command = FERRO_PUB if case.tool == "pub" else FERRO_SUB
     done = run(_failure_argv(case, command, broker))
     expected = case.stderr.format(tool=f"ferromqtt {case.tool}")

@@ -5,7 +5,8 @@
 
 Options use Mosquitto's configuration names (``max_connections``, ``max_keepalive``,
 ``max_packet_size``, ``max_queued_messages``, ``max_inflight_messages``, ``sys_interval``,
-``persistent_client_expiration``, ``allow_zero_length_clientid``, ``retain_available``, ...).
+``persistent_client_expiration``, ``allow_zero_length_clientid``, ``retain_available``,
+``allow_anonymous``, ``password_file``, ``acl_file``, ...).
 A wrong name or value raises ``ValueError`` naming it.
 """
 
@@ -70,7 +71,10 @@ class Broker:
             settings = {"listeners": [{"host": host, "port": port}]}
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
             raise ValueError(f"invalid broker option port: {port!r} (0..65535)")
-        settings.update(options)
+        # Paths (password_file, acl_file, ...) may be given as os.PathLike.
+        settings.update(
+            {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in options.items()}
+        )
         self._core = BrokerCore(json.dumps(settings))
         self._stopped = threading.Event()
         self._stopped.set()

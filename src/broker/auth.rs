@@ -1,45 +1,48 @@
-//! The authentication/authorization seam: one trait consulted at CONNECT, PUBLISH,
-//! SUBSCRIBE and delivery. The default allows everything; password files, ACL files and
-//! Python hooks plug in here without touching the session or the router.
+//! The broker's authentication/authorization seam is [`crate::auth::Authenticator`]: the
+//! connection task asks it once per CONNECT, the session per PUBLISH (and will) and
+//! SUBSCRIBE, the router per delivery (retained and will messages included). This module
+//! only adds the default that allows everything and the choice made from `BrokerConfig`.
 
-use crate::protocol::{Connect, ReasonCode, TopicFilter, TopicName};
+use super::config::BrokerConfig;
+pub use crate::auth::{Access, AuthDecision, AuthError, Authenticator, FileAuthenticator};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-/// Who is asking, as the broker knows them after CONNECT.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientInfo<'a> {
-    pub client_id: &'a str,
-    pub username: Option<&'a str>,
-    pub address: Option<SocketAddr>,
-}
-
-/// Decides who may connect, publish, subscribe and receive. Methods must not block: they
-/// run on the broker's tasks (a hook that needs IO should answer from a cache).
-pub trait AuthHook: Send + Sync + 'static {
-    /// Accept or refuse a CONNECT; the error is the CONNACK reason (3.x maps it).
-    fn authenticate(&self, _connect: &Connect, _address: SocketAddr) -> Result<(), ReasonCode> {
-        Ok(())
-    }
-
-    /// May this client publish to `topic`? Refused QoS 0 is dropped; QoS 1/2 is
-    /// acknowledged with 0x87 (MQTT 5) or plainly (3.x) and not forwarded.
-    fn authorize_publish(&self, _client: &ClientInfo<'_>, _topic: &TopicName) -> bool {
-        true
-    }
-
-    /// May this client subscribe to `filter`? Refused: SUBACK 0x87 (MQTT 5) / 0x80 (3.x).
-    fn authorize_subscribe(&self, _client: &ClientInfo<'_>, _filter: &TopicFilter) -> bool {
-        true
-    }
-
-    /// May this message on `topic` be delivered to this client?
-    fn authorize_delivery(&self, _client: &ClientInfo<'_>, _topic: &TopicName) -> bool {
-        true
-    }
-}
-
-/// The default hook: everyone may do everything.
+/// The default: everyone may connect and do everything.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct AllowAll;
 
-impl AuthHook for AllowAll {}
+impl Authenticator for AllowAll {
+    fn authenticate(
+        &self,
+        _client_id: &str,
+        _username: Option<&str>,
+        _password: Option<&[u8]>,
+        _peer: Option<SocketAddr>,
+    ) -> AuthDecision {
+        AuthDecision::Allow
+    }
+
+    fn authorize(
+        &self,
+        _client_id: &str,
+        _username: Option<&str>,
+        _topic: &str,
+        _access: Access,
+    ) -> bool {
+        true
+    }
+}
+
+/// The authenticator the configuration asks for: Mosquitto's file-based security when
+/// `allow_anonymous` is false or a password or ACL file is named, else [`AllowAll`].
+pub fn from_config(config: &BrokerConfig) -> Result<Arc<dyn Authenticator>, AuthError> {
+    if config.allow_anonymous && config.password_file.is_none() && config.acl_file.is_none() {
+        return Ok(Arc::new(AllowAll));
+    }
+    Ok(Arc::new(FileAuthenticator::from_files(
+        config.allow_anonymous,
+        config.password_file.as_deref(),
+        config.acl_file.as_deref(),
+    )?))
+}

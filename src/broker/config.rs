@@ -4,7 +4,7 @@
 //! built in code (`BrokerConfig::default()` and field updates, then `validate()`).
 
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Every broker option. Unknown keys are an error; a missing key takes the default.
@@ -55,6 +55,18 @@ pub struct BrokerConfig {
     pub message_size_limit: u32,
     /// Queue QoS 0 messages for offline persistent sessions too. Default false.
     pub queue_qos0_messages: bool,
+    /// Accept clients without a username (or with one when there is no password file).
+    /// Default true (Mosquitto 2 defaults to false; an embedded test broker wants true).
+    pub allow_anonymous: bool,
+    /// Mosquitto password file (`user:$7$...` lines, as `mosquitto_passwd` writes them).
+    /// A client giving a username must match it: else CONNACK 0x87 (5.0) / 5 (3.x), the
+    /// "not authorized" Mosquitto also sends for a wrong password.
+    pub password_file: Option<PathBuf>,
+    /// Mosquitto ACL file, checked on publish, subscribe and every delivery.
+    pub acl_file: Option<PathBuf>,
+    /// Milliseconds to wait before refusing a failed login, doubling with each further
+    /// failure from the same address (at most 10 s). Default 100; 0 answers at once.
+    pub login_failure_delay_ms: u64,
 }
 
 /// One TCP listener. Port 0 picks a free port (see `Broker::local_addrs`).
@@ -92,6 +104,10 @@ impl Default for BrokerConfig {
             connect_timeout: 10,
             message_size_limit: 0,
             queue_qos0_messages: false,
+            allow_anonymous: true,
+            password_file: None,
+            acl_file: None,
+            login_failure_delay_ms: 100,
         }
     }
 }

@@ -34,10 +34,11 @@ pub mod stats;
 pub mod subscriptions;
 pub mod sys;
 
-pub use auth::{AllowAll, AuthHook, ClientInfo};
+pub use auth::{Access, AllowAll, AuthDecision, Authenticator};
 pub use config::{BrokerConfig, ConfigError, ListenerConfig};
 pub use stats::BrokerStats;
 
+use crate::auth::LoginDelay;
 use crate::protocol::ReasonCode;
 use connection::Shared;
 use router::{Router, RouterCommand};
@@ -57,12 +58,16 @@ use tokio_util::task::TaskTracker;
 const ROUTER_INBOX: usize = 4096;
 /// How long `stop()` waits for connections to say goodbye before giving up on them.
 const STOP_DEADLINE: Duration = Duration::from_secs(3);
+/// The longest wait before refusing a failed login (see `login_failure_delay_ms`).
+const MAX_LOGIN_DELAY: Duration = Duration::from_secs(10);
 
 /// Why the broker could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,
@@ -93,14 +98,18 @@ impl std::fmt::Debug for Broker {
 
 impl Broker {
     /// Binds every listener and starts serving; returns once bound (port 0 = a free port).
+    /// Authentication and authorization follow `allow_anonymous`, `password_file` and
+    /// `acl_file` (files are read here, so a bad file fails the start).
     pub async fn start(config: BrokerConfig) -> Result<Broker, BrokerError> {
-        Broker::start_with_auth(config, Arc::new(AllowAll)).await
+        config.validate()?;
+        let auth = auth::from_config(&config)?;
+        Broker::start_with_auth(config, auth).await
     }
 
-    /// `start` with an authentication/authorization hook.
+    /// `start` with another [`Authenticator`] in place of the configuration's files.
     pub async fn start_with_auth(
         config: BrokerConfig,
-        auth: Arc<dyn AuthHook>,
+        auth: Arc<dyn Authenticator>,
     ) -> Result<Broker, BrokerError> {
         config.validate()?;
         let mut listeners = Vec::with_capacity(config.listeners.len());
@@ -122,6 +131,10 @@ impl Broker {
             router: router_tx.clone(),
             counters: counters.clone(),
             auth,
+            login_delay: std::sync::Mutex::new(LoginDelay::new(
+                Duration::from_millis(config.login_failure_delay_ms),
+                MAX_LOGIN_DELAY,
+            )),
             next_connection_id: AtomicU64::new(1),
         });
         let permits = usize::try_from(config.max_connections)

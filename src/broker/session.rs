@@ -4,7 +4,7 @@
 //! it returns. `SessionState` is the part that outlives a connection of a persistent
 //! session; the router keeps it while the client is offline.
 
-use super::auth::{AuthHook, ClientInfo};
+use super::auth::{Access, Authenticator};
 use super::config::BrokerConfig;
 use super::queue::{Delivery, Message, SessionId};
 use crate::protocol::properties::id as property_id;
@@ -240,7 +240,7 @@ pub struct Session {
     send_quota: u16,
     client_max_packet_size: u32,
     request_problem_information: bool,
-    auth: Arc<dyn AuthHook>,
+    auth: Arc<dyn Authenticator>,
 }
 
 impl std::fmt::Debug for Session {
@@ -263,7 +263,7 @@ impl Session {
         address: Option<SocketAddr>,
         state: SessionState,
         limits: SessionLimits,
-        auth: Arc<dyn AuthHook>,
+        auth: Arc<dyn Authenticator>,
         now: Instant,
     ) -> Session {
         let version = connect.protocol_version;
@@ -349,12 +349,10 @@ impl Session {
         })
     }
 
-    fn client_info(&self) -> ClientInfo<'_> {
-        ClientInfo {
-            client_id: &self.client_id,
-            username: self.username.as_deref(),
-            address: self.address,
-        }
+    /// Asks the authenticator whether this client may do `access` on `topic`.
+    fn is_authorized(&self, topic: &str, access: Access) -> bool {
+        self.auth
+            .authorize(&self.client_id, self.username.as_deref(), topic, access)
     }
 
     /// When the keep-alive expires: 1.5 times the keep-alive after the last packet
@@ -502,10 +500,7 @@ impl Session {
             && publish.payload.len() > self.limits.message_size_limit as usize
         {
             Some(ReasonCode::QuotaExceeded)
-        } else if !self
-            .auth
-            .authorize_publish(&self.client_info(), &publish.topic)
-        {
+        } else if !self.is_authorized(publish.topic.as_str(), Access::Write) {
             Some(ReasonCode::NotAuthorized)
         } else {
             None
@@ -659,10 +654,7 @@ impl Session {
                     out,
                 );
             }
-            if !self
-                .auth
-                .authorize_subscribe(&self.client_info(), &subscription.filter)
-            {
+            if !self.is_authorized(subscription.filter.as_str(), Access::Subscribe) {
                 reason_codes.push(if self.version.is_v5() {
                     ReasonCode::NotAuthorized
                 } else {

@@ -4,6 +4,7 @@
 //! closed.
 
 use super::{Accepted, Connection, CONNECT_CHUNK};
+use crate::auth::Access;
 use crate::broker::router::{ConnectReply, ConnectRequest, RouterCommand};
 use crate::broker::session::{decide_client_id, owned_topic, refusal, Session};
 use crate::protocol::{decode, DecodeError, Packet, ProtocolVersion, ReasonCode};
@@ -59,6 +60,23 @@ impl Connection {
         self.accept(*connect).await
     }
 
+    /// Waits out the growing delay for failed logins from this address (cut short by
+    /// shutdown), so a password guesser gets few tries per second.
+    async fn delay_refusal(&mut self) {
+        let delay = self
+            .shared
+            .login_delay
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record_failure(self.address.ip(), std::time::Instant::now());
+        if !delay.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.token.cancelled() => {}
+            }
+        }
+    }
+
     fn refuse_bad_connect(&mut self, error: &DecodeError, head: &[u8]) {
         log::info!("Bad CONNECT from {}: {error}", self.address);
         let level = connect_level(head);
@@ -108,10 +126,37 @@ impl Connection {
             refuse(self, ReasonCode::RetainNotSupported);
             return None;
         }
-        if let Err(reason) = shared.auth.authenticate(&connect, self.address) {
-            refuse(self, reason);
+        let decision = shared.auth.authenticate(
+            &connect.client_id,
+            connect.username.as_deref(),
+            connect.password.as_deref(),
+            Some(self.address),
+        );
+        if !decision.is_allowed() {
+            // Mosquitto answers 0x87 / 5 (not authorized) to a wrong password as well as
+            // to a refused anonymous client; clients and scripts written against it (and
+            // `mosquitto_pub`'s exit codes) see the same answer here.
+            self.delay_refusal().await;
+            refuse(self, ReasonCode::NotAuthorized);
             return None;
         }
+        // Mosquitto refuses a CONNECT whose will the client may not publish.
+        if let Some(will) = &connect.will {
+            if !shared.auth.authorize(
+                &connect.client_id,
+                connect.username.as_deref(),
+                will.topic.as_str(),
+                Access::Write,
+            ) {
+                refuse(self, ReasonCode::NotAuthorized);
+                return None;
+            }
+        }
+        shared
+            .login_delay
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record_success(self.address.ip());
         let decision = match decide_client_id(
             &connect,
             shared.config.allow_zero_length_clientid,

@@ -7,12 +7,13 @@
 
 mod handshake;
 
-use super::auth::AuthHook;
+use super::auth::Authenticator;
 use super::config::BrokerConfig;
 use super::queue::{Control, OutgoingQueue};
 use super::router::{DisconnectReport, Expiry, RouterCommand};
 use super::session::{Action, CloseReason, Session, SessionLimits};
 use super::stats::Counters;
+use crate::auth::LoginDelay;
 use crate::protocol::{decode, encode, Packet, ProtocolVersion, QoS, ReasonCode};
 use bytes::{Buf, BytesMut};
 use std::collections::VecDeque;
@@ -44,7 +45,9 @@ pub struct Shared {
     pub limits: SessionLimits,
     pub router: mpsc::Sender<RouterCommand>,
     pub counters: Arc<Counters>,
-    pub auth: Arc<dyn AuthHook>,
+    pub auth: Arc<dyn Authenticator>,
+    /// std Mutex, not tokio: held only to update counts, never across an .await.
+    pub login_delay: std::sync::Mutex<LoginDelay>,
     pub next_connection_id: AtomicU64,
 }
 
@@ -635,6 +638,7 @@ mod memory_tests {
             router,
             counters: Arc::new(Counters::new()),
             auth: Arc::new(crate::broker::AllowAll),
+            login_delay: std::sync::Mutex::new(LoginDelay::new(Duration::ZERO, Duration::ZERO)),
             next_connection_id: AtomicU64::new(0),
         });
         let address = stream.local_addr().unwrap();

@@ -9,7 +9,7 @@
 mod lifecycle;
 pub mod observe;
 
-use super::auth::{AuthHook, ClientInfo};
+use super::auth::{Access, Authenticator};
 use super::config::BrokerConfig;
 use super::queue::{Control, Delivery, Message, OutgoingQueue, PushOutcome, SessionId};
 use super::retained::RetainedStore;
@@ -151,7 +151,7 @@ struct Candidate {
 pub struct Router {
     config: Arc<BrokerConfig>,
     counters: Arc<Counters>,
-    auth: Arc<dyn AuthHook>,
+    auth: Arc<dyn Authenticator>,
     tree: SubscriptionTree,
     retained: RetainedStore,
     /// Boxed: the map's slots stay small, so its spare capacity costs little.
@@ -170,7 +170,7 @@ impl Router {
     pub fn new(
         config: Arc<BrokerConfig>,
         counters: Arc<Counters>,
-        auth: Arc<dyn AuthHook>,
+        auth: Arc<dyn Authenticator>,
     ) -> Router {
         let mut router = Router {
             config,
@@ -430,15 +430,12 @@ impl Router {
         if !online && delivery.qos == QoS::AtMostOnce && !self.config.queue_qos0_messages {
             return None;
         }
-        let client = ClientInfo {
-            client_id: &entry.client_id,
-            username: entry.username.as_deref(),
-            address: entry.address,
-        };
-        if !self
-            .auth
-            .authorize_delivery(&client, &delivery.message.topic)
-        {
+        if !self.auth.authorize(
+            &entry.client_id,
+            entry.username.as_deref(),
+            delivery.message.topic.as_str(),
+            Access::Read,
+        ) {
             return None;
         }
         let outcome = entry.queue.push(delivery, online);
