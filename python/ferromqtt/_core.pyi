@@ -341,6 +341,11 @@ class BrokerCore:
     def addresses(self) -> list[tuple[str, int]]:
         """The bound (host, port) pairs, in listener order."""
 
+    def reload_tls(self) -> None:
+        """Re-read the TLS listeners' certificate, key and CA files (new connections use
+        them). ``OSError`` if a file fails (that listener keeps its previous files);
+        ``RuntimeError`` when stopped."""
+
     def stats_json(self) -> str:
         """The ``$SYS`` figures as a JSON object."""
 

@@ -6,7 +6,9 @@
 Options use Mosquitto's configuration names (``max_connections``, ``max_keepalive``,
 ``max_packet_size``, ``max_queued_messages``, ``max_inflight_messages``, ``sys_interval``,
 ``persistent_client_expiration``, ``allow_zero_length_clientid``, ``retain_available``,
-``allow_anonymous``, ``password_file``, ``acl_file``, ...).
+``allow_anonymous``, ``password_file``, ``acl_file``, ...). TLS: ``certfile``, ``keyfile``,
+``cafile``, ``require_certificate``, ``use_identity_as_username`` (for the listener of
+``host`` and ``port``; ``listeners=[{...}]`` sets several).
 A wrong name or value raises ``ValueError`` naming it.
 """
 
@@ -24,6 +26,15 @@ from ferromqtt import _display
 from ferromqtt._core import BrokerCore
 
 __all__ = ["Broker", "ConnectedClient", "RoutedMessage"]
+
+# Options of one listener (Mosquitto's names), accepted as keywords for the default one.
+_LISTENER_OPTIONS = (
+    "certfile",
+    "keyfile",
+    "cafile",
+    "require_certificate",
+    "use_identity_as_username",
+)
 
 
 class ConnectedClient(NamedTuple):
@@ -71,10 +82,17 @@ class Broker:
             settings = {"listeners": [{"host": host, "port": port}]}
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
             raise ValueError(f"invalid broker option port: {port!r} (0..65535)")
-        # Paths (password_file, acl_file, ...) may be given as os.PathLike.
-        settings.update(
-            {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in options.items()}
-        )
+        # Paths (password_file, acl_file, certfile, ...) may be given as os.PathLike.
+        options = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in options.items()}
+        # Listener options given as keywords apply to the listener of host and port.
+        listener_options = {k: options.pop(k) for k in _LISTENER_OPTIONS if k in options}
+        if listener_options:
+            if config_file is not None:
+                raise ValueError(
+                    f"{', '.join(listener_options)}: set per listener in the configuration file"
+                )
+            settings["listeners"][0].update(listener_options)
+        settings.update(options)
         self._core = BrokerCore(json.dumps(settings))
         self._stopped = threading.Event()
         self._stopped.set()
@@ -158,6 +176,12 @@ class Broker:
         return addresses[0][0], addresses[0][1]
 
     # -- figures -------------------------------------------------------------------------
+    def reload_tls(self) -> None:
+        """Re-read the TLS listeners' certificate, key and CA files; new connections use
+        them, open ones keep theirs. ``OSError`` if a file cannot be used (that listener
+        keeps its previous files)."""
+        self._core.reload_tls()
+
     def stats(self) -> dict[str, Any]:
         """The ``$SYS`` figures (clients, messages, bytes, subscriptions, retained...)."""
         result: dict[str, Any] = json.loads(self._core.stats_json())

@@ -3,6 +3,7 @@
 //! Read from TOML (`from_toml_str`/`from_toml_file`, errors name the file, line and key) or
 //! built in code (`BrokerConfig::default()` and field updates, then `validate()`).
 
+use crate::transport::tls::{ClientCertificates, TlsServerSettings};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -69,13 +70,30 @@ pub struct BrokerConfig {
     pub login_failure_delay_ms: u64,
 }
 
-/// One TCP listener. Port 0 picks a free port (see `Broker::local_addrs`).
+/// One TCP listener, plain or TLS (when `certfile` and `keyfile` are set). Port 0 picks a
+/// free port (see `Broker::local_addrs`).
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
     /// An IPv4 or IPv6 address, or a name such as `localhost`.
     pub host: String,
     pub port: u16,
+    /// PEM server certificate (then intermediates); with `keyfile` makes this a TLS listener.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certfile: Option<PathBuf>,
+    /// PEM private key of `certfile`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyfile: Option<PathBuf>,
+    /// PEM CAs that sign acceptable client certificates (for `require_certificate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cafile: Option<PathBuf>,
+    /// Refuse TLS clients without a certificate signed by `cafile`. Default false.
+    #[serde(default)]
+    pub require_certificate: bool,
+    /// The client certificate's subject CN becomes the username (no password check, as in
+    /// Mosquitto); a client without one is refused (CONNACK 5 / 0x87). Default false.
+    #[serde(default)]
+    pub use_identity_as_username: bool,
 }
 
 impl ListenerConfig {
@@ -83,7 +101,28 @@ impl ListenerConfig {
         ListenerConfig {
             host: host.into(),
             port,
+            certfile: None,
+            keyfile: None,
+            cafile: None,
+            require_certificate: false,
+            use_identity_as_username: false,
         }
+    }
+
+    /// The TLS settings of a TLS listener; `None` for plain TCP.
+    pub fn tls_settings(&self) -> Option<TlsServerSettings> {
+        let (cert_file, key_file) = (self.certfile.clone()?, self.keyfile.clone()?);
+        Some(TlsServerSettings {
+            cert_file,
+            key_file,
+            ca_file: self.cafile.clone(),
+            client_certificates: if self.require_certificate {
+                ClientCertificates::Required
+            } else {
+                ClientCertificates::NotRequested
+            },
+            ..TlsServerSettings::default()
+        })
     }
 }
 
@@ -178,6 +217,20 @@ impl BrokerConfig {
         for listener in &self.listeners {
             if listener.host.trim().is_empty() {
                 return invalid("host", "listener host must not be empty");
+            }
+            if listener.certfile.is_some() != listener.keyfile.is_some() {
+                return invalid("certfile", "a TLS listener needs both certfile and keyfile");
+            }
+            if listener.certfile.is_none()
+                && (listener.require_certificate || listener.use_identity_as_username)
+            {
+                return invalid(
+                    "require_certificate",
+                    "client certificates need a TLS listener (certfile and keyfile)",
+                );
+            }
+            if listener.require_certificate && listener.cafile.is_none() {
+                return invalid("cafile", "require_certificate needs a cafile");
             }
         }
         if self.max_connections < -1 || self.max_connections == 0 {

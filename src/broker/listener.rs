@@ -1,11 +1,13 @@
 //! The `Listener`: binds a TCP socket (IPv4 or IPv6) and spawns a connection task per
 //! accepted client, taking a connection permit (`max_connections`) before `accept` so a
-//! flood waits in the backlog instead of exhausting file descriptors. TLS and WebSocket
-//! listeners will sit beside this one and hand their streams to the same kind of task.
+//! flood waits in the backlog instead of exhausting file descriptors. On a TLS listener
+//! the handshake runs in the spawned task, bounded by the connect timeout, so a slow or
+//! silent client never holds up the accept loop.
 
 use super::config::ListenerConfig;
-use super::connection::{self, Shared};
+use super::connection::{self, BrokerStream, Identity, Shared};
 use super::BrokerError;
+use crate::transport::tls::ReloadableServerConfig;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +47,7 @@ pub async fn run(
     permits: Option<Arc<Semaphore>>,
     token: CancellationToken,
     tracker: TaskTracker,
+    tls: Option<TlsListener>,
 ) {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     loop {
@@ -66,13 +69,23 @@ pub async fn run(
             Ok((stream, address)) => {
                 let _ = stream.set_nodelay(true);
                 log::info!("New connection from {address} on port {port}.");
-                tracker.spawn(connection::run(
-                    shared.clone(),
-                    stream,
-                    address,
-                    token.clone(),
-                    permit,
-                ));
+                match &tls {
+                    None => tracker.spawn(connection::run(
+                        shared.clone(),
+                        BrokerStream::Tcp(stream),
+                        address,
+                        token.clone(),
+                        permit,
+                    )),
+                    Some(tls) => tracker.spawn(serve_tls(
+                        tls.clone(),
+                        shared.clone(),
+                        stream,
+                        address,
+                        token.clone(),
+                        permit,
+                    )),
+                };
             }
             Err(error) => {
                 // Out of descriptors or similar: back off instead of spinning.
@@ -92,4 +105,49 @@ pub fn local_addr(listener: &TcpListener) -> Result<SocketAddr, BrokerError> {
         address: "listener".into(),
         source,
     })
+}
+
+/// What a TLS listener needs per connection.
+#[derive(Clone, Debug)]
+pub struct TlsListener {
+    pub config: Arc<ReloadableServerConfig>,
+    pub use_identity_as_username: bool,
+}
+
+/// The TLS handshake (within the connect timeout), then the connection task.
+async fn serve_tls(
+    tls: TlsListener,
+    shared: Arc<Shared>,
+    stream: tokio::net::TcpStream,
+    address: SocketAddr,
+    token: CancellationToken,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) {
+    let deadline = shared.config.connect_timeout_duration();
+    let handshake = crate::transport::accept_stream(stream, Some(tls.config.current()), None);
+    let accepted = tokio::select! {
+        accepted = tokio::time::timeout(deadline, handshake) => accepted,
+        _ = token.cancelled() => return,
+    };
+    let accepted = match accepted {
+        Ok(Ok(accepted)) => accepted,
+        Ok(Err(error)) => {
+            log::info!("TLS handshake with {address} failed: {error}");
+            return;
+        }
+        Err(_) => {
+            log::info!("TLS handshake with {address} timed out, disconnecting.");
+            return;
+        }
+    };
+    let identity = match (
+        tls.use_identity_as_username,
+        accepted.certificate_common_name,
+    ) {
+        (false, _) => Identity::NotUsed,
+        (true, Some(name)) => Identity::Username(name),
+        (true, None) => Identity::Missing,
+    };
+    let stream = BrokerStream::layered(accepted.stream, identity);
+    connection::run(shared, stream, address, token, permit).await;
 }

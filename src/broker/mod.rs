@@ -40,6 +40,7 @@ pub use stats::BrokerStats;
 
 use crate::auth::LoginDelay;
 use crate::protocol::ReasonCode;
+use crate::transport::tls::{ReloadableServerConfig, TlsError};
 use connection::Shared;
 use router::{Router, RouterCommand};
 use session::SessionLimits;
@@ -68,6 +69,8 @@ pub enum BrokerError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,
@@ -86,6 +89,8 @@ pub struct Broker {
     router_task: Mutex<Option<JoinHandle<()>>>,
     counters: Arc<Counters>,
     stop_lock: tokio::sync::Mutex<bool>,
+    /// The TLS listeners' configurations, for `reload_tls`.
+    tls_configs: Vec<Arc<ReloadableServerConfig>>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -112,6 +117,17 @@ impl Broker {
         auth: Arc<dyn Authenticator>,
     ) -> Result<Broker, BrokerError> {
         config.validate()?;
+        let mut tls_listeners = Vec::with_capacity(config.listeners.len());
+        for listener_config in &config.listeners {
+            let tls = match listener_config.tls_settings() {
+                Some(settings) => Some(listener::TlsListener {
+                    config: Arc::new(ReloadableServerConfig::new(settings)?),
+                    use_identity_as_username: listener_config.use_identity_as_username,
+                }),
+                None => None,
+            };
+            tls_listeners.push(tls);
+        }
         let mut listeners = Vec::with_capacity(config.listeners.len());
         for listener_config in &config.listeners {
             listeners.push(listener::bind(listener_config).await?);
@@ -142,7 +158,13 @@ impl Broker {
             .map(|n| Arc::new(Semaphore::new(n)));
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
-        for (listener, address) in listeners.into_iter().zip(&local_addrs) {
+        let tls_configs = tls_listeners
+            .iter()
+            .flatten()
+            .map(|tls| tls.config.clone())
+            .collect();
+        for ((listener, address), tls) in listeners.into_iter().zip(&local_addrs).zip(tls_listeners)
+        {
             log::info!("Opening listen socket on {address}.");
             tracker.spawn(listener::run(
                 listener,
@@ -150,6 +172,7 @@ impl Broker {
                 permits.clone(),
                 token.clone(),
                 tracker.clone(),
+                tls,
             ));
         }
         Ok(Broker {
@@ -160,6 +183,7 @@ impl Broker {
             router_task: Mutex::new(Some(router_task)),
             counters,
             stop_lock: tokio::sync::Mutex::new(false),
+            tls_configs,
         })
     }
 
@@ -213,6 +237,20 @@ impl Broker {
             }
         }
         *stopped = true;
+    }
+
+    /// Re-reads every TLS listener's certificate, key and CA files; new connections use
+    /// them, open ones keep theirs. A listener whose files fail keeps its previous
+    /// configuration; the first failure is returned after every listener was tried.
+    pub fn reload_tls(&self) -> Result<(), TlsError> {
+        let mut first_error = None;
+        for config in &self.tls_configs {
+            if let Err(error) = config.reload() {
+                log::warn!("TLS reload failed: {error}");
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// The `$SYS` figures now.

@@ -121,6 +121,14 @@ impl BrokerCore {
         }
     }
 
+    /// Re-reads the TLS listeners' certificate, key and CA files (new connections use
+    /// them); `OSError` naming the file if one fails (that listener keeps its old files).
+    fn reload_tls(&self, py: Python<'_>) -> PyResult<()> {
+        let broker = self.running_broker()?;
+        py.detach(|| broker.reload_tls())
+            .map_err(|e| PyOSError::new_err(e.to_string()))
+    }
+
     /// The `$SYS` figures as a JSON object.
     fn stats_json(&self) -> PyResult<String> {
         let running = self.running.lock().unwrap_or_else(|p| p.into_inner());

@@ -3,7 +3,7 @@
 //! session and the CONNACK. Anything refused is answered as the version expects, then
 //! closed.
 
-use super::{Accepted, Connection, CONNECT_CHUNK};
+use super::{Accepted, Connection, Identity, CONNECT_CHUNK};
 use crate::auth::Access;
 use crate::broker::router::{ConnectReply, ConnectRequest, RouterCommand};
 use crate::broker::session::{decide_client_id, owned_topic, refusal, Session};
@@ -46,7 +46,7 @@ impl Connection {
                     log::info!("Client {} did not send CONNECT in time, disconnecting.", self.address);
                     return None;
                 }
-                ready = self.stream.readable() => {
+                ready = std::future::poll_fn(|cx| self.stream.poll_read_ready(cx)) => {
                     if ready.is_err() {
                         return None;
                     }
@@ -102,9 +102,25 @@ impl Connection {
         }
     }
 
-    async fn accept(&mut self, connect: crate::protocol::Connect) -> Option<Accepted> {
+    async fn accept(&mut self, mut connect: crate::protocol::Connect) -> Option<Accepted> {
         let version = connect.protocol_version;
         let shared = self.shared.clone();
+        // use_identity_as_username: the certificate's CN replaces the username and the
+        // password is not checked (as in Mosquitto); no certificate, no connection.
+        let certified = match self.stream.identity().clone() {
+            Identity::NotUsed => false,
+            Identity::Username(name) => {
+                connect.username = Some(name);
+                connect.password = None;
+                true
+            }
+            Identity::Missing => {
+                log::info!("Client {} has no certificate identity.", self.address);
+                self.encode(&refusal(ReasonCode::NotAuthorized), version);
+                return None;
+            }
+        };
+        let connect = connect;
         let refuse = |this: &mut Connection, reason: ReasonCode| {
             log::info!(
                 "Refused connection from {} as {:?}: {:?}.",
@@ -126,13 +142,17 @@ impl Connection {
             refuse(self, ReasonCode::RetainNotSupported);
             return None;
         }
-        let decision = shared.auth.authenticate(
-            &connect.client_id,
-            connect.username.as_deref(),
-            connect.password.as_deref(),
-            Some(self.address),
-        );
-        if !decision.is_allowed() {
+        let allowed = certified
+            || shared
+                .auth
+                .authenticate(
+                    &connect.client_id,
+                    connect.username.as_deref(),
+                    connect.password.as_deref(),
+                    Some(self.address),
+                )
+                .is_allowed();
+        if !allowed {
             // Mosquitto answers 0x87 / 5 (not authorized) to a wrong password as well as
             // to a refused anonymous client; clients and scripts written against it (and
             // `mosquitto_pub`'s exit codes) see the same answer here.

@@ -6,6 +6,9 @@
 //! costs little. On any end it hands the session state and will back to the router.
 
 mod handshake;
+mod stream;
+
+pub use stream::{BrokerStream, Identity};
 
 use super::auth::Authenticator;
 use super::config::BrokerConfig;
@@ -25,7 +28,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio::time::{sleep_until, timeout, Instant, Sleep};
 use tokio_util::sync::CancellationToken;
@@ -54,7 +56,7 @@ pub struct Shared {
 /// Serves one accepted socket until it closes.
 pub async fn run(
     shared: Arc<Shared>,
-    stream: TcpStream,
+    stream: BrokerStream,
     address: SocketAddr,
     token: CancellationToken,
     permit: Option<OwnedSemaphorePermit>,
@@ -72,7 +74,7 @@ pub async fn run(
 /// The handshake; on success, the task that serves the session.
 async fn start(
     shared: Arc<Shared>,
-    stream: TcpStream,
+    stream: BrokerStream,
     address: SocketAddr,
     token: CancellationToken,
 ) -> Option<Box<ConnectionTask>> {
@@ -109,7 +111,7 @@ async fn start(
 
 struct Connection {
     shared: Arc<Shared>,
-    stream: TcpStream,
+    stream: BrokerStream,
     address: SocketAddr,
     token: CancellationToken,
     read_buf: BytesMut,
@@ -189,6 +191,16 @@ impl Connection {
             }
             self.write_buf.advance(written);
             Counters::add(&self.shared.counters.bytes_sent, written as u64);
+        }
+        if self.stream.needs_flush() {
+            match interrupt_on {
+                None => self.stream.flush().await?,
+                Some(_) => tokio::select! {
+                    biased;
+                    _ = self.token.cancelled() => return Ok(Flush::Interrupted),
+                    flushed = self.stream.flush() => flushed?,
+                },
+            }
         }
         if self.write_buf.capacity() > 64 * 1024 {
             self.write_buf = BytesMut::new();
@@ -317,7 +329,7 @@ impl ConnectionTask {
             let mut room = blocked.map(|q| Box::pin(async move { q.wait_for_room().await }));
             // The idle wait: every branch is a small poll_fn over state the task owns, as
             // this future is part of every idle connection's memory.
-            let stream = &self.io.stream;
+            let stream = &mut self.io.stream;
             let timer = &mut self.timer;
             let event = tokio::select! {
                 biased;
@@ -626,6 +638,7 @@ mod memory_tests {
     /// boxing in `run`); 10,000 idle connections are a benchmark target.
     #[tokio::test]
     async fn connection_future_stays_small() {
+        use tokio::net::TcpStream;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let stream = TcpStream::connect(listener.local_addr().unwrap())
             .await
@@ -642,7 +655,13 @@ mod memory_tests {
             next_connection_id: AtomicU64::new(0),
         });
         let address = stream.local_addr().unwrap();
-        let future = run(shared, stream, address, CancellationToken::new(), None);
+        let future = run(
+            shared,
+            BrokerStream::Tcp(stream),
+            address,
+            CancellationToken::new(),
+            None,
+        );
         let size = std::mem::size_of_val(&future);
         assert!(size <= 512, "connection future is {size} bytes");
         let task = std::mem::size_of::<ConnectionTask>();
