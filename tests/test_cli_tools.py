@@ -729,24 +729,31 @@ def test_tls_round_trip_with_a_ca_file(tls_mosquitto):  # type: ignore[no-untype
     assert (done.returncode, done.stdout) == (0, f"{topic} over tls\n".encode())
 
 
-# (tool, first stderr line, exit code), as mosquitto_pub 2.0.11 ends.
+# (CA, exit code, first stderr line), as mosquitto_pub 2.0.11 ends. When the handshake fails
+# inside its connect call, mosquitto_pub says instead (1, "Unable to connect (A TLS error
+# occurred.).") (seen in about half of the runs); ferromqtt always reports the first form.
 TLS_FAILURES = {
-    "unknown-ca": ("other", "Error: A TLS error occurred.", 8),
-    "plain-to-tls-listener": (None, "Error: The connection was lost.", 7),
+    "unknown-ca": ("other", 8, "Error: A TLS error occurred."),
+    "plain-to-tls-listener": (None, 7, "Error: The connection was lost."),
 }
+MOSQUITTO_TLS_CONNECT_ERROR = (1, "Unable to connect (A TLS error occurred.).")
 
 
 @pytest.mark.interop
 @pytest.mark.parametrize("tool", ["ferromqtt", pytest.param("mosquitto", marks=MOSQUITTO_CLIENTS)])
 @pytest.mark.parametrize("name", list(TLS_FAILURES))
 def test_tls_failures_exit_as_mosquitto_pub(tls_mosquitto, tool, name):  # type: ignore[no-untyped-def]
-    ca, first_line, exit_code = TLS_FAILURES[name]
+    ca, exit_code, first_line = TLS_FAILURES[name]
     argv = [*TOOLS[tool][0], "-h", tls_mosquitto.host, "-p", str(tls_mosquitto.port), "-t", "a",
             "-m", "x"]  # fmt: skip
     if ca is not None:
         argv += ["--cafile", tls_mosquitto.other_ca_file]
     done = run(argv)
-    assert (done.returncode, done.stderr.decode().splitlines()[0]) == (exit_code, first_line)
+    outcome = (done.returncode, done.stderr.decode().splitlines()[0])
+    if tool == "mosquitto" and ca is not None:
+        assert outcome in ((exit_code, first_line), MOSQUITTO_TLS_CONNECT_ERROR)
+    else:
+        assert outcome == (exit_code, first_line)
 
 
 def test_help_lists_mosquitto_options_and_h_is_the_host():  # type: ignore[no-untyped-def]
