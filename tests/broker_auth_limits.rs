@@ -211,4 +211,9 @@ async fn mosquitto_style_files_plug_in_through_the_authenticator_hook() {
         ))
         .await;
     client.publish_qos1("w/1", b"yes", 2).await;
+    // A will to a topic the client may not write refuses the CONNECT.
+    let mut will = RawClient::open(address).await;
+    will.send(&Connect::new(V5, "w").will("x/will", b"w", 0, false).bytes())
+        .await;
+    will.expect(&connack(V5, false, 0x87, &[])).await;
 }
