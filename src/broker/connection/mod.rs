@@ -245,6 +245,11 @@ impl ConnectionTask {
 
     async fn serve(&mut self) -> CloseReason {
         let queue = self.queue.clone();
+        // Packets that arrived with the CONNECT (a client need not wait for the CONNACK):
+        // the socket may have nothing more to wake us for them.
+        if !self.io.read_buf.is_empty() {
+            Box::pin(self.handle_buffered()).await;
+        }
         loop {
             let now = Instant::now();
             self.handle_control();
@@ -379,6 +384,12 @@ impl ConnectionTask {
                 return Some(CloseReason::ConnectionLost);
             }
         }
+        self.handle_buffered().await;
+        None
+    }
+
+    /// Handles every complete packet in the read buffer.
+    async fn handle_buffered(&mut self) {
         let now = Instant::now();
         let version = self.version();
         let max_packet_size = self.io.shared.limits.max_packet_size;
@@ -410,7 +421,6 @@ impl ConnectionTask {
             // Release the read buffer between bursts: idle connections hold no buffer.
             self.io.read_buf = BytesMut::new();
         }
-        None
     }
 
     async fn apply_actions(&mut self) {

@@ -96,6 +96,7 @@ impl Router {
             entry.queue.set_online(true);
             entry.connection = Some(Online {
                 connection_id: request.connection_id,
+                version: request.version,
             });
         }
         let connected = self
@@ -118,6 +119,7 @@ impl Router {
         };
         let topic = format!("$SYS/broker/clients/{}/connected", request.client_id);
         self.publish_event(&topic, &event, now);
+        self.observe_connected(&request.client_id);
     }
 
     pub(super) fn publish_event(&mut self, topic: &str, event: &ClientEvent<'_>, now: Instant) {

@@ -7,6 +7,7 @@
 //! nobody but the publishers of the QoS 1/2 messages waiting for its room.
 
 mod lifecycle;
+pub mod observe;
 
 use super::auth::{AuthHook, ClientInfo};
 use super::config::BrokerConfig;
@@ -51,6 +52,8 @@ pub enum RouterCommand {
     CloseAll(ReasonCode),
     /// Publish pending wills, then stop.
     Shutdown(oneshot::Sender<()>),
+    /// A question from an observer (tests, notebooks): answered with a snapshot.
+    Observe(observe::Query),
 }
 
 /// How long a session outlives its connection.
@@ -107,6 +110,7 @@ pub struct DisconnectReport {
 
 struct Online {
     connection_id: u64,
+    version: ProtocolVersion,
 }
 
 struct SessionEntry {
@@ -159,6 +163,7 @@ pub struct Router {
     candidates: Vec<Candidate>,
     load: LoadAverages,
     last_sys: Instant,
+    observer: observe::Observer,
 }
 
 impl Router {
@@ -181,6 +186,7 @@ impl Router {
             candidates: Vec::new(),
             load: LoadAverages::default(),
             last_sys: Instant::now(),
+            observer: observe::Observer::default(),
         };
         if router.config.sys_interval > 0 {
             router.schedule(Instant::now(), Timer::Sys);
@@ -250,6 +256,7 @@ impl Router {
                 self.settle();
                 let _ = done.send(());
             }
+            RouterCommand::Observe(query) => self.answer(query),
         }
     }
 
@@ -296,6 +303,7 @@ impl Router {
                 None => (ReasonCode::TopicNameInvalid, Vec::new()),
             };
         }
+        self.observe_routed(&message, now);
         let message = Arc::new(message);
         if message.retain && self.config.retain_available {
             // The stored copy owns its bytes: a slice would pin a whole read buffer for
