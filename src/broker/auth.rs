@@ -43,3 +43,41 @@ pub trait AuthHook: Send + Sync + 'static {
 pub struct AllowAll;
 
 impl AuthHook for AllowAll {}
+
+/// Plugs an [`Authenticator`](crate::auth::Authenticator) (Mosquitto's password and ACL
+/// files, see `crate::auth`) into the broker: CONNECT goes to `authenticate`, PUBLISH to
+/// `Write`, SUBSCRIBE to `Subscribe` and every delivery to `Read`.
+pub struct AuthenticatorHook(pub std::sync::Arc<dyn crate::auth::Authenticator>);
+
+impl AuthHook for AuthenticatorHook {
+    fn authenticate(&self, connect: &Connect, address: SocketAddr) -> Result<(), ReasonCode> {
+        let decision = self.0.authenticate(
+            &connect.client_id,
+            connect.username.as_deref(),
+            connect.password.as_deref(),
+            Some(address),
+        );
+        match decision.connack_reason() {
+            None => Ok(()),
+            Some(reason) => Err(reason),
+        }
+    }
+
+    fn authorize_publish(&self, client: &ClientInfo<'_>, topic: &TopicName) -> bool {
+        let access = crate::auth::Access::Write;
+        self.0
+            .authorize(client.client_id, client.username, topic.as_str(), access)
+    }
+
+    fn authorize_subscribe(&self, client: &ClientInfo<'_>, filter: &TopicFilter) -> bool {
+        let access = crate::auth::Access::Subscribe;
+        self.0
+            .authorize(client.client_id, client.username, filter.as_str(), access)
+    }
+
+    fn authorize_delivery(&self, client: &ClientInfo<'_>, topic: &TopicName) -> bool {
+        let access = crate::auth::Access::Read;
+        self.0
+            .authorize(client.client_id, client.username, topic.as_str(), access)
+    }
+}

@@ -34,7 +34,7 @@ pub mod stats;
 pub mod subscriptions;
 pub mod sys;
 
-pub use auth::{AllowAll, AuthHook, ClientInfo};
+pub use auth::{AllowAll, AuthHook, AuthenticatorHook, ClientInfo};
 pub use config::{BrokerConfig, ConfigError, ListenerConfig};
 pub use stats::BrokerStats;
 

@@ -112,6 +112,18 @@ impl Connection {
             refuse(self, reason);
             return None;
         }
+        if let Some(will) = &connect.will {
+            // The will is a publish made at CONNECT: refused up front, as Mosquitto does.
+            let client = crate::broker::ClientInfo {
+                client_id: &connect.client_id,
+                username: connect.username.as_deref(),
+                address: Some(self.address),
+            };
+            if !shared.auth.authorize_publish(&client, &will.topic) {
+                refuse(self, ReasonCode::NotAuthorized);
+                return None;
+            }
+        }
         let decision = match decide_client_id(
             &connect,
             shared.config.allow_zero_length_clientid,
