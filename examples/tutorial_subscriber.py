@@ -1,10 +1,11 @@
-"""The classic paho-mqtt subscriber tutorial, unchanged but for the import line.
+"""The classic paho-mqtt subscriber tutorial, unchanged but for the import line (and types).
 
 Usage: python tutorial_subscriber.py [host [port]]  (or MQTT_HOST / MQTT_PORT)
 """
 
 import os
 import sys
+from typing import Any
 
 import ferromqtt.client as mqtt  # was: import paho.mqtt.client as mqtt
 
@@ -13,7 +14,7 @@ port = int(sys.argv[2]) if len(sys.argv) > 2 else int(os.environ.get("MQTT_PORT"
 
 
 # The callback for when the client receives a CONNACK response from the server.
-def on_connect(client, userdata, flags, rc):
+def on_connect(client: mqtt.Client, userdata: Any, flags: dict[str, Any], rc: int) -> None:
     print("Connected with result code " + str(rc), flush=True)
 
     # Subscribing in on_connect() means that if we lose the connection and
@@ -22,7 +23,7 @@ def on_connect(client, userdata, flags, rc):
 
 
 # The callback for when a PUBLISH message is received from the server.
-def on_message(client, userdata, msg):
+def on_message(client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
     print(msg.topic + " " + str(msg.payload), flush=True)
 
 

@@ -15,7 +15,7 @@ fi
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
 python -m pip install -q "maturin>=1.7,<2" "pytest>=7" pytest-timeout "paho-mqtt==2.2.*" \
-    ruff trustme "mypy>=1.10" uvloop aiomqtt
+    ruff trustme "mypy>=1.10" uvloop pytest-xdist aiomqtt nbclient nbformat ipykernel
 
 step "Test peers: mosquitto, mosquitto_pub, mosquitto_sub"
 bash scripts/install-peers.sh
@@ -32,6 +32,7 @@ ruff format --check python tests examples benches
 step "Python: build the extension into .venv"
 maturin develop --quiet
 python -m mypy.stubtest ferromqtt._core
+mypy --strict examples/*.py
 
 step "Python: tests"
 python -m pytest -q -p no:cacheprovider

@@ -50,33 +50,16 @@ class ConfiguredMosquitto(client_support.Mosquitto):
 
     def __init__(self, extra: list[str]) -> None:
         super().__init__()
-        self.extra = extra
+        self.allow_anonymous = "allow_anonymous false" not in extra
+        self.extra_config = "".join(
+            line + "\n" for line in extra if not line.startswith("allow_anonymous")
+        )
 
     def _drain(self) -> None:
         try:
             super()._drain()
         except ValueError:  # stop() closed the pipe before this thread saw its end
             pass
-
-    def start(self, port: int | None = None) -> None:
-        for _ in range(5):
-            self.port = port or client_support._free_port()
-            config = os.path.join(self.directory, "mosquitto.conf")
-            with open(config, "w") as f:
-                f.write(f"listener {self.port} 127.0.0.1\n")
-                f.write("log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n")
-                f.write("log_type information\n")
-                f.write("".join(line + "\n" for line in self.extra))
-            self.process = subprocess.Popen(
-                [client_support.MOSQUITTO, "-c", config],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-            if self._wait_running():
-                return
-            self.stop()
-        raise RuntimeError("mosquitto did not start")
 
 
 def _start_mosquitto(extra: list[str]):
@@ -124,7 +107,8 @@ def password_broker():
     # Started as root, mosquitto reads the file as its own unprivileged user.
     os.chmod(broker.directory, 0o755)
     os.chmod(passwords, 0o644)
-    broker.extra = ["allow_anonymous false", f"password_file {passwords}"]
+    broker.allow_anonymous = False
+    broker.extra_config = f"password_file {passwords}\n"
     broker.start()
     try:
         yield broker

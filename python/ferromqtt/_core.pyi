@@ -106,10 +106,18 @@ class ClientCore:
         properties: bytes | None = None,
         protocol: int = 4,
         bridge: bool = False,
+        transport: str = "tcp",
+        ws_path: str = "/mqtt",
+        ws_headers: list[tuple[str, str]] | None = None,
+        tls: tuple[str | None, str | None, str | None, int, bool, list[str]] | None = None,
     ) -> None:
-        """Open TCP (within ``connect_timeout`` seconds) and send CONNECT; any previous
-        connection is dropped silently. Does not wait for CONNACK. Raises OSError
-        (ConnectionRefusedError, ...), TimeoutError, or ValueError for bad arguments."""
+        """Connect (within ``connect_timeout`` seconds) and send CONNECT; any previous
+        connection is dropped silently. Does not wait for CONNACK. ``transport`` is "tcp",
+        "unix" (``host`` is the socket path) or "websockets" (``ws_path``, ``ws_headers``).
+        ``tls`` = (ca_file, cert_file, key_file, verification (0 full, 1 no host name
+        check, 2 none), tls13_only, alpn_protocols) turns TLS (rustls) on.
+        Raises OSError (ConnectionRefusedError, socket.gaierror, ...), TimeoutError,
+        WebsocketConnectionError, or ValueError for bad arguments."""
 
     def publish(
         self,
@@ -335,3 +343,23 @@ class BrokerCore:
 
     def stats_json(self) -> str:
         """The ``$SYS`` figures as a JSON object."""
+
+    # Observation: each call is a snapshot from the router; RuntimeError when stopped.
+    def clients(self) -> list[tuple[str, tuple[str, int] | None, int, str | None]]:
+        """The connected clients as (client_id, (host, port), protocol level, username)."""
+
+    def subscriptions(self) -> list[tuple[str, str, int]]:
+        """Every subscription as (client_id, filter, qos), by client id then filter."""
+
+    def retained(self) -> list[tuple[str, bytes]]:
+        """The retained messages as (topic, payload), by topic (``$SYS`` left out)."""
+
+    def traffic(self, n: int) -> list[tuple[float, str | None, str, int, bool, int]]:
+        """The last ``n`` routed messages (at most 1000) as (timestamp, client_id, topic,
+        qos, retain, payload length), oldest first."""
+
+    def wait_for_client(
+        self, client_id: str, timeout: float
+    ) -> tuple[str, tuple[str, int] | None, int, str | None]:
+        """Wait until ``client_id`` is connected and return it as ``clients()`` does;
+        raise TimeoutError after ``timeout`` seconds."""

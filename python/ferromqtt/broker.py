@@ -12,14 +12,40 @@ A wrong name or value raises ``ValueError`` naming it.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import threading
-from typing import Any, Optional
+import time
+from typing import Any, NamedTuple, Optional
 
+from ferromqtt import _display
 from ferromqtt._core import BrokerCore
 
-__all__ = ["Broker"]
+__all__ = ["Broker", "ConnectedClient", "RoutedMessage"]
+
+
+class ConnectedClient(NamedTuple):
+    """A client connected to the broker (``Broker.clients()``)."""
+
+    client_id: str
+    address: Optional[tuple[str, int]]
+    protocol: int
+    """The protocol level: 3 (MQTT 3.1), 4 (3.1.1) or 5."""
+    username: Optional[str]
+
+
+class RoutedMessage(NamedTuple):
+    """A message the broker routed (``Broker.traffic()``); the payload is not kept."""
+
+    timestamp: float
+    """Seconds since the Unix epoch."""
+    client_id: Optional[str]
+    """The publisher; None for wills and delayed messages."""
+    topic: str
+    qos: int
+    retain: bool
+    payload_len: int
 
 
 class Broker:
@@ -48,11 +74,23 @@ class Broker:
         self._core = BrokerCore(json.dumps(settings))
         self._stopped = threading.Event()
         self._stopped.set()
+        self._started_at: Optional[float] = None
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> Broker:
         """Bind the listeners and start serving. Returns self once bound."""
-        self._core.start()
+        try:
+            self._core.start()
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                # A notebook cell run twice lands here: say what to do about it.
+                raise OSError(
+                    e.errno,
+                    f"{e.strerror}; is another broker (an earlier run of this code?) still "
+                    "listening there? Stop it with .stop() or use port=0 for a free port",
+                ) from None
+            raise
+        self._started_at = time.monotonic()
         self._stopped.clear()
         return self
 
@@ -121,7 +159,60 @@ class Broker:
         result: dict[str, Any] = json.loads(self._core.stats_json())
         return result
 
-    def __repr__(self) -> str:
+    # -- observation (for tests and notebooks); RuntimeError when not running ------------
+    def clients(self) -> dict[str, ConnectedClient]:
+        """The connected clients by client id."""
+        return {c[0]: ConnectedClient(*c) for c in self._core.clients()}
+
+    def subscriptions(self) -> dict[str, dict[str, int]]:
+        """Every session's subscriptions: client id -> {filter: QoS}."""
+        found: dict[str, dict[str, int]] = {}
+        for client_id, topic_filter, qos in self._core.subscriptions():
+            found.setdefault(client_id, {})[topic_filter] = qos
+        return found
+
+    def retained(self) -> dict[str, bytes]:
+        """The retained messages: topic -> payload (``$SYS`` topics left out)."""
+        return dict(self._core.retained())
+
+    def traffic(self, n: int = 100) -> list[RoutedMessage]:
+        """The last ``n`` messages routed (the broker keeps 1000), oldest first."""
+        if n < 0:
+            raise ValueError(f"n must be >= 0, not {n}")
+        return [RoutedMessage(*r) for r in self._core.traffic(n)]
+
+    def wait_for_client(self, client_id: str, timeout: float = 5.0) -> ConnectedClient:
+        """Wait until a client with this id is connected; TimeoutError after ``timeout``."""
+        return ConnectedClient(*self._core.wait_for_client(client_id, timeout))
+
+    # -- display -------------------------------------------------------------------------
+    def _summary(self) -> Optional[dict[str, Any]]:
         if not self._core.is_running():
+            return None
+        stats = self.stats()
+        uptime = time.monotonic() - (self._started_at or time.monotonic())
+        return {
+            "url": self.url,
+            "uptime": f"{uptime:.1f} s",
+            "clients": stats["clients_connected"],
+            "messages received": stats["messages_received"],
+            "messages sent": stats["messages_sent"],
+            "retained": len(self.retained()),
+            "subscriptions": stats["subscriptions_count"],
+        }
+
+    def __repr__(self) -> str:
+        summary = self._summary()
+        if summary is None:
             return "<ferromqtt.Broker stopped>"
-        return f"<ferromqtt.Broker {self.url}>"
+        return (
+            f"<ferromqtt.Broker {summary['url']} up {summary['uptime']}, "
+            f"{summary['clients']} client(s), {summary['messages received']} message(s) in, "
+            f"{summary['messages sent']} out>"
+        )
+
+    def _repr_html_(self) -> str:
+        summary = self._summary()
+        if summary is None:
+            return "<b>ferromqtt.Broker</b> (stopped)"
+        return _display.html_table("ferromqtt.Broker (running)", summary)

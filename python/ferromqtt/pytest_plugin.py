@@ -26,22 +26,42 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Union
 import pytest
 
 from ferromqtt._core import topic_matches_sub
+from ferromqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 if TYPE_CHECKING:
     from ferromqtt.broker import Broker
+    from ferromqtt.client import Client
 
-__all__ = ["MqttMessage", "MqttSettings", "MqttCapture"]
+__all__ = ["MqttCapture", "MqttClientFactory", "MqttMessage", "MqttSettings"]
+
+#: The type of the ``mqtt_client`` fixture: ``mqtt_client(protocol=..., client_id=...)``.
+MqttClientFactory = Callable[..., "Client"]
 
 _WAIT = 5.0
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class MqttMessage:
-    """One captured message (pytest-mqtt's shape)."""
+    """One captured message (pytest-mqtt's shape).
+
+    Equal to any ``MqttMessage`` with the same fields, pytest-mqtt's own included, so
+    assertions written against ``pytest_mqtt.model.MqttMessage`` keep passing.
+    """
 
     topic: str
     payload: Union[str, bytes]
     userdata: Optional[Any]
+
+    def __eq__(self, other: object) -> bool:
+        if type(other).__name__ != "MqttMessage":
+            return NotImplemented
+        fields = ("topic", "payload", "userdata")
+        try:
+            return all(getattr(self, f) == getattr(other, f) for f in fields)
+        except AttributeError:
+            return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclasses.dataclass
@@ -80,7 +100,7 @@ def _start_broker(options: dict[str, Any]) -> Broker:
 def _preload_retained(broker: Broker, retained: dict[str, Any]) -> None:
     import ferromqtt.client as mqtt
 
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ferromqtt-preload")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="ferromqtt-preload")
     client.connect(broker.host, broker.port)
     client.loop_start()
     try:
@@ -134,15 +154,18 @@ def mosquitto(mqtt_broker: Broker) -> tuple[str, int]:
 
 
 @pytest.fixture
-def mqtt_client(mqtt_broker: Broker) -> Iterator[Callable[..., Any]]:
+def mqtt_client(mqtt_broker: Broker) -> Iterator[MqttClientFactory]:
     """A factory of connected clients: ``mqtt_client(protocol=MQTTv5, client_id="x")``."""
     import ferromqtt.client as mqtt
 
-    made: list[Any] = []
+    made: list[Client] = []
 
-    def connect(*, protocol: int = mqtt.MQTTv311, client_id: str = "", **kwargs: Any) -> Any:
+    def connect(*, protocol: int = mqtt.MQTTv311, client_id: str = "", **kwargs: Any) -> Client:
         client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol, **kwargs
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=MQTTProtocolVersion(protocol),
+            **kwargs,
         )
         connected = threading.Event()
         outcome: list[Any] = []
@@ -175,7 +198,7 @@ class MqttCapture:
         self._decode_utf8 = decode_utf8
         self._buffer: list[MqttMessage] = []
         self._arrived = threading.Condition()
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="")
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="")
         self._client.on_message = self._on_message
         subscribed = threading.Event()
         self._client.on_subscribe = lambda *args: subscribed.set()

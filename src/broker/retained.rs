@@ -28,6 +28,11 @@ impl RetainedStore {
         self.messages.is_empty()
     }
 
+    /// Every stored message, expired or not, in no particular order (for observers).
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Message>> {
+        self.messages.values()
+    }
+
     /// Stores `message` for its topic, or clears the topic when the payload is empty
     /// ([MQTT-3.3.1-6], [MQTT-3.3.1-7]).
     pub fn store(&mut self, message: Arc<Message>) {

@@ -159,6 +159,34 @@ impl SubscriptionTree {
     }
 }
 
+impl SubscriptionTree {
+    /// Calls `f` with every subscription and its full filter (`$share/{group}/...` for
+    /// members of a shared group), for observers; not on any message path.
+    pub fn for_each_subscription(&self, mut f: impl FnMut(String, &Subscriber)) {
+        let mut path = Vec::new();
+        visit(&self.root, &mut path, &mut f);
+    }
+}
+
+fn visit<'a>(node: &'a Node, path: &mut Vec<&'a str>, f: &mut impl FnMut(String, &Subscriber)) {
+    if !node.subscribers.is_empty() || !node.groups.is_empty() {
+        let filter = path.join("/");
+        for subscriber in &node.subscribers {
+            f(filter.clone(), subscriber);
+        }
+        for group in &node.groups {
+            for member in &group.members {
+                f(format!("$share/{}/{filter}", group.name), member);
+            }
+        }
+    }
+    for (level, child) in &node.children {
+        path.push(level);
+        visit(child, path, f);
+        path.pop();
+    }
+}
+
 fn walk<'a>(
     node: &'a Node,
     mut levels: std::str::Split<'_, char>,

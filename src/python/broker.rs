@@ -2,10 +2,12 @@
 //! `ferromqtt.broker.Broker` from keyword arguments or a TOML file) and are checked by the
 //! same serde types the command line uses, so a wrong name or value names itself.
 
-use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 
-use crate::broker::{Broker, BrokerConfig};
+use crate::broker::router::observe::ClientSnapshot;
+use crate::broker::{Broker, BrokerConfig, BrokerError};
 use crate::python::runtime;
 
 #[pyclass(module = "ferromqtt._core", name = "BrokerCore")]
@@ -27,6 +29,23 @@ fn config_from_json(options_json: &str) -> PyResult<BrokerConfig> {
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
     Ok(config)
 }
+
+/// A connected client as Python sees it: (client_id, (host, port) | None, protocol level,
+/// username | None).
+type ClientTuple = (String, Option<(String, u16)>, u8, Option<String>);
+
+fn client_tuple(client: ClientSnapshot) -> ClientTuple {
+    let address = client.address.map(|a| (a.ip().to_string(), a.port()));
+    (
+        client.client_id,
+        address,
+        client.protocol_version,
+        client.username,
+    )
+}
+
+/// A routed message: (timestamp, client_id | None, topic, qos, retain, payload length).
+type TrafficTuple = (f64, Option<String>, String, u8, bool, usize);
 
 #[pymethods]
 impl BrokerCore {
@@ -55,7 +74,13 @@ impl BrokerCore {
         let config = self.config.clone();
         let broker = py
             .detach(|| runtime::handle().block_on(Broker::start(config)))
-            .map_err(|e| PyOSError::new_err(e.to_string()))?;
+            .map_err(|e| match &e {
+                // errno kept, so callers can tell EADDRINUSE from the rest.
+                BrokerError::Bind { source, .. } => {
+                    PyOSError::new_err((source.raw_os_error().unwrap_or(0), e.to_string()))
+                }
+                _ => PyOSError::new_err(e.to_string()),
+            })?;
         *running = Some(std::sync::Arc::new(broker));
         Ok(())
     }
@@ -103,6 +128,90 @@ impl BrokerCore {
             .as_ref()
             .ok_or_else(|| PyRuntimeError::new_err("broker is not running"))?;
         serde_json::to_string(&broker.stats()).map_err(|e| PyRuntimeError::new_err(e.to_string()))
+    }
+    // -- observation (`broker::router::observe`): each a snapshot from the router --
+
+    /// The connected clients, by client id.
+    fn clients(&self, py: Python<'_>) -> PyResult<Vec<ClientTuple>> {
+        let broker = self.running_broker()?;
+        let clients = py.detach(|| runtime::handle().block_on(broker.clients()));
+        Ok(clients.into_iter().map(client_tuple).collect())
+    }
+
+    /// Every subscription as (client_id, filter, qos), by client id then filter.
+    fn subscriptions(&self, py: Python<'_>) -> PyResult<Vec<(String, String, u8)>> {
+        let broker = self.running_broker()?;
+        let found = py.detach(|| runtime::handle().block_on(broker.subscriptions()));
+        Ok(found
+            .into_iter()
+            .map(|s| (s.client_id, s.filter, s.qos))
+            .collect())
+    }
+
+    /// The retained messages as (topic, payload), by topic.
+    fn retained<'py>(&self, py: Python<'py>) -> PyResult<Vec<(String, Bound<'py, PyBytes>)>> {
+        let broker = self.running_broker()?;
+        let retained = py.detach(|| runtime::handle().block_on(broker.retained()));
+        Ok(retained
+            .into_iter()
+            .map(|(topic, payload)| (topic, PyBytes::new(py, &payload)))
+            .collect())
+    }
+
+    /// The last `n` routed messages as (timestamp, client_id | None, topic, qos, retain,
+    /// payload length), oldest first.
+    fn traffic(&self, py: Python<'_>, n: usize) -> PyResult<Vec<TrafficTuple>> {
+        let broker = self.running_broker()?;
+        let records = py.detach(|| runtime::handle().block_on(broker.traffic(n)));
+        Ok(records
+            .into_iter()
+            .map(|r| {
+                let client_id = r.client_id.map(|c| c.to_string());
+                (
+                    r.timestamp,
+                    client_id,
+                    r.topic,
+                    r.qos,
+                    r.retain,
+                    r.payload_len,
+                )
+            })
+            .collect())
+    }
+
+    /// Waits until a client with this id is connected and returns it (as `clients()`
+    /// does); raises TimeoutError after `timeout` seconds.
+    fn wait_for_client(
+        &self,
+        py: Python<'_>,
+        client_id: &str,
+        timeout: f64,
+    ) -> PyResult<ClientTuple> {
+        let broker = self.running_broker()?;
+        let limit = std::time::Duration::try_from_secs_f64(timeout.max(0.0))
+            .map_err(|e| PyValueError::new_err(format!("invalid timeout {timeout}: {e}")))?;
+        let found = py.detach(|| {
+            runtime::handle().block_on(async {
+                tokio::time::timeout(limit, broker.wait_for_client(client_id)).await
+            })
+        });
+        match found {
+            Ok(Some(client)) => Ok(client_tuple(client)),
+            Ok(None) => Err(PyRuntimeError::new_err("broker stopped")),
+            Err(_) => Err(PyTimeoutError::new_err(format!(
+                "client {client_id:?} did not connect within {timeout} s"
+            ))),
+        }
+    }
+}
+
+impl BrokerCore {
+    fn running_broker(&self) -> PyResult<std::sync::Arc<Broker>> {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| PyRuntimeError::new_err("broker is not running"))
     }
 }
 

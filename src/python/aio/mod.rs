@@ -25,7 +25,9 @@ use tokio::sync::{oneshot, Notify};
 use super::errors::MQTTError;
 use super::events::{properties_from_py, PropertyContext};
 use super::runtime;
-use crate::client::{ClientError, ClientHandle, CloseReason, ConnectParams, Limits};
+use crate::client::{
+    ClientError, ClientHandle, CloseReason, ConnectOptions, ConnectParams, Limits,
+};
 use crate::protocol::{
     Connect, Disconnect, PacketType, Properties, ProtocolVersion, Publish, QoS, ReasonCode,
     RetainHandling, Subscription, SubscriptionOptions, TopicFilter, TopicName, Will,
@@ -260,8 +262,7 @@ impl AsyncClientCore {
         };
         let timeout = timeout_from(timeout)?;
         let params = ConnectParams {
-            host,
-            port,
+            target: ConnectOptions::tcp(host, port),
             bind,
             // The whole wait is bounded below; TCP alone gets the same limit.
             connect_timeout: timeout.unwrap_or(Duration::from_secs(3600)),
