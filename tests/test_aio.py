@@ -477,10 +477,9 @@ def test_cancelled_message_waits_lose_no_message(broker):
 
 
 # ---- backpressure and bounds ---------------------------------------------------------------------
-def test_a_consumer_that_does_not_read_keeps_memory_bounded(broker, request):
+def test_a_consumer_that_does_not_read_keeps_memory_bounded(broker):
     topic = unique("backpressure")
     total, bound = 20_000, 100
-    timeout = SCENARIO_TIMEOUT
     ours = isinstance(broker, Broker)
 
     async def scenario() -> None:
@@ -511,7 +510,7 @@ def test_a_consumer_that_does_not_read_keeps_memory_bounded(broker, request):
                 assert received == total
             assert core.buffer_high_water() <= bound
 
-    run(scenario(), timeout=timeout)
+    run(scenario())
 
 
 def test_full_outgoing_queue_makes_publish_wait_in_order(broker):
