@@ -123,8 +123,25 @@ async fn full_offline_queue_refuses_qos1_with_0x97() {
     publisher
         .send(&Publish::new("o", b"3").qos(1, 3).bytes(V5))
         .await;
-    publisher.expect(&response_with_reason(0x40, 3, 0x97)).await;
+    publisher
+        .expect(&response_with_properties(
+            0x40,
+            3,
+            0x97,
+            &[prop_str(0x1F, "quota exceeded")],
+        ))
+        .await;
     assert_eq!(broker.stats().messages_dropped, 1);
+    // A client that asked for no problem information gets the bare reason code.
+    let mut terse = RawClient::connect(
+        address,
+        Connect::new(V5, "terse").property(prop_u8(0x17, 0)),
+    )
+    .await;
+    terse
+        .send(&Publish::new("o", b"4").qos(1, 4).bytes(V5))
+        .await;
+    terse.expect(&response_with_reason(0x40, 4, 0x97)).await;
     let mut sub = RawClient::open(address).await;
     sub.send(&connect().bytes()).await;
     sub.expect(&connack_v5_default(true)).await;

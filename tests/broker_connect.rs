@@ -277,3 +277,32 @@ async fn broker_listens_on_ipv6_and_several_listeners() {
     }
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn takeover_completes_even_when_the_old_client_stopped_reading() {
+    let (_broker, address) = start_broker(|_| {}).await;
+    let mut stalled = RawClient::connect(address, Connect::new(V5, "stuck")).await;
+    stalled.subscribe("flood", 0).await;
+    let publisher = RawClient::connect(address, Connect::new(V311, "pub")).await;
+    let message = Publish::new("flood", &[0u8; 60_000]).bytes(V311);
+    let (_read, mut write) = publisher.stream.into_split();
+    // Enough to fill the stalled client's socket buffers many times over.
+    let flood = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        for _ in 0..400 {
+            if write.write_all(&message).await.is_err() {
+                break;
+            }
+        }
+        write
+    });
+    let mut watcher = RawClient::connect(address, Connect::new(V311, "watcher")).await;
+    watcher.subscribe("flood", 0).await;
+    // Wait until the flood is flowing (the watcher sees it).
+    parse_publish(&watcher.recv().await, V311);
+    let mut new = RawClient::open(address).await;
+    new.send(&Connect::new(V5, "stuck").bytes()).await;
+    new.expect(&connack_ok(V5, false)).await;
+    drop(stalled);
+    let _ = flood.await;
+}

@@ -190,3 +190,26 @@ async fn max_connections_holds_further_clients_in_the_backlog() {
     drop(first);
     second.expect(&connack_ok(V311, false)).await;
 }
+
+#[tokio::test]
+async fn stop_finishes_even_when_a_client_stopped_reading() {
+    let (broker, address) = start_broker(|_| {}).await;
+    let mut stalled = RawClient::connect(address, Connect::new(V311, "stuck")).await;
+    stalled.subscribe("flood", 0).await;
+    let mut watcher = RawClient::connect(address, Connect::new(V311, "watcher")).await;
+    watcher.subscribe("flood", 0).await;
+    let mut publisher = RawClient::connect(address, Connect::new(V311, "pub")).await;
+    let message = Publish::new("flood", &[0u8; 60_000]).bytes(V311);
+    for _ in 0..100 {
+        publisher.send(&message).await;
+        parse_publish(&watcher.recv().await, V311);
+    }
+    let started = tokio::time::Instant::now();
+    broker.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(stalled);
+}

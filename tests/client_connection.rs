@@ -6,7 +6,7 @@ use std::net::{TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ferromqtt::client::{ClientHandle, CloseReason, ConnectParams, Event, Limits};
+use ferromqtt::client::{ClientHandle, CloseReason, ConnectOptions, ConnectParams, Event, Limits};
 use ferromqtt::protocol::{
     Connect, Disconnect, Properties, ProtocolVersion, Publish, QoS, ReasonCode, TopicName,
 };
@@ -68,8 +68,7 @@ fn start(
     )
     .expect("client");
     let params = ConnectParams {
-        host: "127.0.0.1".into(),
-        port: listener.local_addr().expect("addr").port(),
+        target: ConnectOptions::tcp("127.0.0.1", listener.local_addr().expect("addr").port()),
         bind: None,
         connect_timeout: WAIT,
         connect: connect_packet(keep_alive),
@@ -191,8 +190,7 @@ fn connecting_to_a_closed_port_fails_with_connection_refused() {
     )
     .expect("client");
     let params = ConnectParams {
-        host: "127.0.0.1".into(),
-        port,
+        target: ConnectOptions::tcp("127.0.0.1", port),
         bind: None,
         connect_timeout: WAIT,
         connect: connect_packet(60),
@@ -253,4 +251,103 @@ fn an_application_that_stops_taking_events_makes_the_server_block() {
         .recv_batch(Duration::from_millis(100), 10)
         .expect("events");
     assert!(batch.iter().all(|e| matches!(e, Event::Message(_))));
+}
+
+/// Serves one connection on `runtime`: reads CONNECT, answers CONNACK, then waits for
+/// DISCONNECT. Returns the CONNECT bytes.
+fn serve_connect<S>(stream: S) -> impl std::future::Future<Output = Vec<u8>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    async move {
+        let mut stream = stream;
+        let mut header = [0u8; 2];
+        stream.read_exact(&mut header).await.expect("header");
+        let mut body = vec![0u8; header[1] as usize];
+        stream.read_exact(&mut body).await.expect("body");
+        stream.write_all(&[0x20, 2, 0, 0]).await.expect("connack");
+        stream.flush().await.expect("flush");
+        let mut disconnect = [0u8; 2];
+        stream
+            .read_exact(&mut disconnect)
+            .await
+            .expect("disconnect");
+        assert_eq!(disconnect, [0xE0, 0]);
+        [header.to_vec(), body].concat()
+    }
+}
+
+fn connect_and_disconnect(runtime: &tokio::runtime::Runtime, target: ConnectOptions) {
+    let (handle, mut events) = ClientHandle::new(
+        ProtocolVersion::V311,
+        Limits::default(),
+        runtime.handle().clone(),
+    )
+    .expect("client");
+    let params = ConnectParams {
+        target,
+        bind: None,
+        connect_timeout: WAIT,
+        connect: connect_packet(60),
+    };
+    handle.connect(params).expect("connect");
+    assert!(matches!(next_event(&mut events), Event::ConnAck(_)));
+    assert!(handle.disconnect(Disconnect::new(ReasonCode::Success)));
+    assert_eq!(
+        next_event(&mut events),
+        Event::Disconnected(CloseReason::Requested)
+    );
+}
+
+#[test]
+fn the_client_speaks_mqtt_over_a_websocket() {
+    let runtime = runtime();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = runtime.spawn(async move {
+        let (socket, _) = listener.accept().await.expect("accept");
+        let settings = ferromqtt::transport::WsServerSettings {
+            path: Some("/mqtt".into()),
+            ..Default::default()
+        };
+        let accepted = ferromqtt::transport::accept_stream(socket, None, Some(&settings))
+            .await
+            .expect("websocket upgrade");
+        let request = accepted.upgrade_request.clone();
+        (serve_connect(accepted.stream).await, request)
+    });
+    let mut target = ConnectOptions::tcp("127.0.0.1", port);
+    target.websocket = Some(ferromqtt::transport::WsClientSettings {
+        path: "/mqtt".into(),
+        headers: vec![("X-Test".into(), "1".into())],
+        ..Default::default()
+    });
+    connect_and_disconnect(&runtime, target);
+    let (connect, request) = runtime.block_on(server).expect("server");
+    assert_eq!(connect[0], 0x10);
+    assert!(request.is_some());
+}
+
+#[test]
+fn the_client_speaks_mqtt_over_a_unix_socket() {
+    let runtime = runtime();
+    let directory = std::env::temp_dir().join(format!("ferromqtt-client-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).expect("directory");
+    let path = directory.join("broker.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = {
+        let _guard = runtime.enter();
+        tokio::net::UnixListener::bind(&path).expect("bind")
+    };
+    let server = runtime.spawn(async move {
+        let (socket, _) = listener.accept().await.expect("accept");
+        serve_connect(socket).await
+    });
+    connect_and_disconnect(&runtime, ConnectOptions::unix(&path));
+    let connect = runtime.block_on(server).expect("server");
+    assert_eq!(connect[0], 0x10);
+    let _ = std::fs::remove_dir_all(&directory);
 }

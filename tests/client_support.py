@@ -3,6 +3,7 @@ of callbacks that tests wait on (queues with timeouts, never sleeps)."""
 
 from __future__ import annotations
 
+import getpass
 import os
 import queue
 import shutil
@@ -33,6 +34,11 @@ class Mosquitto:
     def __init__(self) -> None:
         self.directory = tempfile.mkdtemp(prefix="ferromqtt-mosquitto-")
         self.port = 0
+        self.unix_path = os.path.join(self.directory, "mqtt.sock")
+        # More listeners or options, appended to the generated config.
+        self.extra_config = ""
+        self.allow_anonymous = True
+        self.log: list[str] = []
         self.process: subprocess.Popen[str] | None = None
 
     @property
@@ -40,11 +46,17 @@ class Mosquitto:
         return "127.0.0.1"
 
     def start(self, port: int | None = None) -> None:
+        self.log = []
         for _ in range(5):
             self.port = port or _free_port()
             config = os.path.join(self.directory, "mosquitto.conf")
             with open(config, "w") as f:
-                f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n")
+                f.write(f"listener {self.port} 127.0.0.1\n")
+                f.write(f"allow_anonymous {str(self.allow_anonymous).lower()}\n")
+                # A Unix socket listener too (as root, mosquitto would drop to a user that
+                # cannot create the socket file here).
+                f.write(f"user {getpass.getuser()}\nlistener 0 {self.unix_path}\n")
+                f.write(self.extra_config)
                 f.write("log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n")
                 f.write("log_type information\n")
             self.process = subprocess.Popen(
@@ -56,7 +68,7 @@ class Mosquitto:
             if self._wait_running():
                 return
             self.stop()
-        raise RuntimeError("mosquitto did not start")
+        raise RuntimeError("mosquitto did not start:\n" + "".join(self.log))
 
     def _wait_running(self) -> bool:
         """Reads mosquitto's log until it says it runs (or it exits)."""
@@ -65,6 +77,7 @@ class Mosquitto:
         timer.start()
         try:
             for line in self.process.stdout:
+                self.log.append(line)
                 if "running" in line:
                     threading.Thread(target=self._drain, daemon=True).start()
                     return True
@@ -77,7 +90,10 @@ class Mosquitto:
     def _drain(self) -> None:
         process = self.process
         if process is not None and process.stdout is not None:
-            for _ in process.stdout:
+            try:
+                for _ in process.stdout:
+                    pass
+            except (ValueError, OSError):  # stop() closed the pipe first
                 pass
 
     def stop(self) -> None:
@@ -162,3 +178,45 @@ class Recorder:
                 self.seen.append(self.events.get_nowait())
             except queue.Empty:
                 return [name for name, _ in self.seen]
+
+
+class FerroBroker:
+    """ferromqtt's own in-process broker with the part of Mosquitto's interface the client
+    tests use (host, port, start(port), stop())."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.broker = None
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    def start(self, port: int | None = None) -> None:
+        from ferromqtt.broker import Broker
+
+        self.broker = Broker(port=port or 0).start()
+        self.port = self.broker.port
+
+    def stop(self) -> None:
+        broker, self.broker = self.broker, None
+        if broker is not None:
+            broker.stop()
+
+
+@pytest.fixture(params=["mosquitto", "ferromqtt"])
+def any_broker(request):
+    """Mosquitto and ferromqtt's broker in turn."""
+    if request.param == "mosquitto":
+        if MOSQUITTO is None:
+            pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+        broker: Any = Mosquitto()
+    else:
+        broker = FerroBroker()
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+        if isinstance(broker, Mosquitto):
+            shutil.rmtree(broker.directory, ignore_errors=True)

@@ -216,27 +216,9 @@ def test_module_helpers_match_paho():
         assert ferro.topic_matches_sub(sub, topic) == paho.topic_matches_sub(sub, topic)
 
 
-def test_tls_and_websocket_methods_say_what_is_missing():
+def test_proxy_and_srv_methods_say_what_is_missing():
     client = ferro.Client(ferro.CallbackAPIVersion.VERSION2)
-    for call in (
-        lambda: client.tls_set(),
-        lambda: client.tls_set_context(None),
-        lambda: client.tls_insecure_set(True),
-    ):
-        with pytest.raises(NotImplementedError, match="TLS transport is not available"):
-            call()
-    with pytest.raises(NotImplementedError, match="WebSocket"):
-        client.ws_set_options()
     with pytest.raises(NotImplementedError, match="proxy"):
         client.proxy_set(proxy_type=1)
     with pytest.raises(NotImplementedError, match="SRV"):
         client.connect_srv("example.com")
-
-
-def test_unknown_host_raises_socket_gaierror_as_paho():
-    import socket
-
-    for module in (paho, ferro):
-        client = module.Client(module.CallbackAPIVersion.VERSION2)
-        with pytest.raises(socket.gaierror):
-            client.connect("no-such-host.invalid")

@@ -1,5 +1,6 @@
 """Loop styles, callback shapes of both callback API versions, callback exceptions, the
-external-loop socket and the publish/subscribe helpers, against a real Mosquitto."""
+external-loop socket and the publish/subscribe helpers, against a real Mosquitto and
+ferromqtt's own broker."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from ferromqtt.properties import Properties
 from ferromqtt.reasoncodes import ReasonCode
 
 pytestmark = pytest.mark.interop
-mosquitto_broker = client_support.mosquitto_broker
+any_broker = client_support.any_broker
 
 VERSIONS = [
     pytest.param(mqtt.MQTTv31, id="v31"),
@@ -44,11 +45,11 @@ def v1_client(**kwargs):
 
 
 @pytest.mark.parametrize("protocol", VERSIONS)
-def test_version1_callback_shapes(mosquitto_broker, protocol):
+def test_version1_callback_shapes(any_broker, protocol):
     topic = unique("v1")
     client = v1_client(protocol=protocol)
     recorder = Recorder(client)
-    client.connect(mosquitto_broker.host, mosquitto_broker.port)
+    client.connect(any_broker.host, any_broker.port)
     client.loop_start()
     connect_args = recorder.wait("on_connect")
     if protocol == mqtt.MQTTv5:
@@ -86,9 +87,7 @@ def test_version1_callback_shapes(mosquitto_broker, protocol):
 
 
 @pytest.mark.parametrize("protocol", VERSIONS)
-def test_loop_forever_runs_callbacks_in_the_calling_thread_until_disconnect(
-    mosquitto_broker, protocol
-):
+def test_loop_forever_runs_callbacks_in_the_calling_thread_until_disconnect(any_broker, protocol):
     topic = unique("forever")
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=protocol)
     threads = set()
@@ -109,17 +108,17 @@ def test_loop_forever_runs_callbacks_in_the_calling_thread_until_disconnect(
     received: list[bytes] = []
     client.user_data_set(received)
     client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
-    client.connect(mosquitto_broker.host, mosquitto_broker.port)
+    client.connect(any_broker.host, any_broker.port)
     client.loop_forever()
     assert received == [b"from a callback"]
     assert threads == {threading.get_ident()}
 
 
 @pytest.mark.parametrize("protocol", VERSIONS)
-def test_plain_loop_calls_drive_the_client(mosquitto_broker, protocol):
+def test_plain_loop_calls_drive_the_client(any_broker, protocol):
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=protocol)
     recorder = Recorder(client)
-    client.connect(mosquitto_broker.host, mosquitto_broker.port)
+    client.connect(any_broker.host, any_broker.port)
     assert not client.is_connected()
     for _ in range(50):
         assert client.loop(0.1) == mqtt.MQTT_ERR_SUCCESS
@@ -129,10 +128,10 @@ def test_plain_loop_calls_drive_the_client(mosquitto_broker, protocol):
     assert recorder.wait("on_connect", timeout=0)[1] == 0
 
 
-def test_connect_async_needs_a_loop_thread(mosquitto_broker):
+def test_connect_async_needs_a_loop_thread(any_broker):
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     recorder = Recorder(client)
-    client.connect_async(mosquitto_broker.host, mosquitto_broker.port)
+    client.connect_async(any_broker.host, any_broker.port)
     assert client.loop(0.01) == mqtt.MQTT_ERR_NO_CONN
     client.loop_start()
     assert recorder.wait("on_connect")[1] == 0
@@ -156,14 +155,14 @@ def test_on_connect_fail_fires_when_loop_forever_cannot_connect():
     assert failures == [True]
 
 
-def test_callback_exception_propagates_out_of_loop_forever_and_is_logged(mosquitto_broker, caplog):
+def test_callback_exception_propagates_out_of_loop_forever_and_is_logged(any_broker, caplog):
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
 
     def on_connect(c, userdata, flags, reason, properties):
         raise KeyError("boom")
 
     client.on_connect = on_connect
-    client.connect(mosquitto_broker.host, mosquitto_broker.port)
+    client.connect(any_broker.host, any_broker.port)
     with caplog.at_level(logging.ERROR, logger="ferromqtt.client"):
         with pytest.raises(KeyError, match="boom"):
             client.loop_forever()
@@ -171,7 +170,7 @@ def test_callback_exception_propagates_out_of_loop_forever_and_is_logged(mosquit
     assert "Traceback" in caplog.text and "KeyError" in caplog.text
 
 
-def test_suppress_exceptions_keeps_the_loop_running(mosquitto_broker, caplog):
+def test_suppress_exceptions_keeps_the_loop_running(any_broker, caplog):
     topic = unique("suppress")
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     client.suppress_exceptions = True
@@ -181,7 +180,7 @@ def test_suppress_exceptions_keeps_the_loop_running(mosquitto_broker, caplog):
         recorder.events.put(("on_message", (message,)))
         raise RuntimeError("ignored")
 
-    client.connect(mosquitto_broker.host, mosquitto_broker.port)
+    client.connect(any_broker.host, any_broker.port)
     client.loop_start()
     recorder.wait("on_connect")
     client.on_message = on_message
@@ -198,14 +197,14 @@ def test_suppress_exceptions_keeps_the_loop_running(mosquitto_broker, caplog):
     assert "RuntimeError: ignored" in caplog.text
 
 
-def test_enable_logger_and_on_log_receive_client_log_lines(mosquitto_broker, caplog):
+def test_enable_logger_and_on_log_receive_client_log_lines(any_broker, caplog):
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     lines = []
     client.on_log = lambda c, u, level, line: lines.append((level, line))
     client.enable_logger()
     recorder = Recorder(client)
     with caplog.at_level(logging.DEBUG, logger="paho.mqtt.client"):
-        client.connect(mosquitto_broker.host, mosquitto_broker.port)
+        client.connect(any_broker.host, any_broker.port)
         client.loop_start()
         recorder.wait("on_connect")
         client.disconnect()
@@ -217,14 +216,14 @@ def test_enable_logger_and_on_log_receive_client_log_lines(mosquitto_broker, cap
     assert "Received CONNACK" in caplog.text
 
 
-def test_external_loop_with_select_on_the_client_socket(mosquitto_broker):
+def test_external_loop_with_select_on_the_client_socket(any_broker):
     topic = unique("external")
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     opened, closed = [], []
     client.on_socket_open = lambda c, u, sock: opened.append(sock)
     client.on_socket_close = lambda c, u, sock: closed.append(sock)
     recorder = Recorder(client)
-    client.connect(mosquitto_broker.host, mosquitto_broker.port)
+    client.connect(any_broker.host, any_broker.port)
     sock = client.socket()
     assert opened == [sock] and sock.fileno() >= 0
 
@@ -256,16 +255,16 @@ def test_external_loop_with_select_on_the_client_socket(mosquitto_broker):
 
 
 @pytest.mark.parametrize("protocol", VERSIONS)
-def test_publish_single_and_multiple_reach_a_subscriber(mosquitto_broker, protocol):
+def test_publish_single_and_multiple_reach_a_subscriber(any_broker, protocol):
     topic = unique("helpers")
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=protocol)
     recorder = Recorder(client)
-    client.connect(mosquitto_broker.host, mosquitto_broker.port)
+    client.connect(any_broker.host, any_broker.port)
     client.loop_start()
     recorder.wait("on_connect")
     client.subscribe(f"{topic}/#", 2)
     recorder.wait("on_subscribe")
-    host, port = mosquitto_broker.host, mosquitto_broker.port
+    host, port = any_broker.host, any_broker.port
     publish.single(f"{topic}/one", "single", qos=1, hostname=host, port=port, protocol=protocol)
     publish.multiple(
         [
@@ -294,9 +293,9 @@ def test_publish_single_and_multiple_reach_a_subscriber(mosquitto_broker, protoc
 
 
 @pytest.mark.parametrize("protocol", VERSIONS)
-def test_subscribe_simple_and_callback(mosquitto_broker, protocol):
+def test_subscribe_simple_and_callback(any_broker, protocol):
     topic = unique("simple")
-    host, port = mosquitto_broker.host, mosquitto_broker.port
+    host, port = any_broker.host, any_broker.port
     publish.single(topic, "retained", qos=1, retain=True, hostname=host, port=port)
     message = subscribe.simple(topic, qos=1, hostname=host, port=port, protocol=protocol)
     assert (message.topic, message.payload, message.retain) == (topic, b"retained", True)
@@ -331,7 +330,7 @@ def test_subscribe_simple_and_callback(mosquitto_broker, protocol):
         subscribe.callback(on_message, topic, qos=3, hostname=host, port=port)
 
 
-def test_ctrl_c_interrupts_loop_forever(mosquitto_broker, tmp_path):
+def test_ctrl_c_interrupts_loop_forever(any_broker, tmp_path):
     script = tmp_path / "forever.py"
     script.write_text(
         textwrap.dedent(
@@ -340,7 +339,7 @@ def test_ctrl_c_interrupts_loop_forever(mosquitto_broker, tmp_path):
             import ferromqtt.client as mqtt
             client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
             client.on_connect = lambda *a: print("connected", flush=True)
-            client.connect("127.0.0.1", {mosquitto_broker.port})
+            client.connect("127.0.0.1", {any_broker.port})
             try:
                 client.loop_forever()
             except KeyboardInterrupt:

@@ -1,4 +1,5 @@
-"""ferromqtt.client against a real Mosquitto, for MQTT 3.1, 3.1.1 and 5.0."""
+"""ferromqtt.client against a real Mosquitto and against ferromqtt's own broker, for MQTT 3.1,
+3.1.1 and 5.0."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ferromqtt.properties import Properties
 
 pytestmark = pytest.mark.interop
 mosquitto_broker = client_support.mosquitto_broker
+any_broker = client_support.any_broker
 
 VERSIONS = [
     pytest.param(mqtt.MQTTv31, id="v31"),
@@ -47,9 +49,9 @@ def stop(client):
 
 
 @pytest.mark.parametrize("protocol", VERSIONS)
-def test_connect_and_disconnect_fire_their_callbacks(mosquitto_broker, protocol):
+def test_connect_and_disconnect_fire_their_callbacks(any_broker, protocol):
     client, recorder = make_client(protocol)
-    assert client.connect(mosquitto_broker.host, mosquitto_broker.port) == mqtt.MQTT_ERR_SUCCESS
+    assert client.connect(any_broker.host, any_broker.port) == mqtt.MQTT_ERR_SUCCESS
     assert not client.is_connected()  # nothing processed the CONNACK yet
     client.loop_start()
     flags, reason, properties = recorder.wait("on_connect")
@@ -66,9 +68,9 @@ def test_connect_and_disconnect_fire_their_callbacks(mosquitto_broker, protocol)
     assert client.disconnect() == mqtt.MQTT_ERR_NO_CONN
 
 
-def test_connect_to_a_closed_port_raises_connection_refused(mosquitto_broker):
-    port = mosquitto_broker.port
-    mosquitto_broker.stop()
+def test_connect_to_a_closed_port_raises_connection_refused(any_broker):
+    port = any_broker.port
+    any_broker.stop()
     client, _ = make_client(mqtt.MQTTv311)
     with pytest.raises(ConnectionRefusedError):
         client.connect("127.0.0.1", port)
@@ -76,10 +78,10 @@ def test_connect_to_a_closed_port_raises_connection_refused(mosquitto_broker):
 
 @pytest.mark.parametrize("protocol", VERSIONS)
 @pytest.mark.parametrize("qos", [0, 1, 2])
-def test_messages_round_trip_at_every_qos(mosquitto_broker, protocol, qos):
+def test_messages_round_trip_at_every_qos(any_broker, protocol, qos):
     topic = unique("qos")
     client, recorder = make_client(protocol)
-    connect(client, recorder, mosquitto_broker)
+    connect(client, recorder, any_broker)
     client.subscribe(topic, qos)
     _, granted, _ = recorder.wait("on_subscribe")
     assert [int(code.value) for code in granted] == [qos]
@@ -100,13 +102,13 @@ def test_messages_round_trip_at_every_qos(mosquitto_broker, protocol, qos):
 
 
 @pytest.mark.parametrize("protocol", VERSIONS)
-def test_retained_message_reaches_a_later_subscriber_and_can_be_cleared(mosquitto_broker, protocol):
+def test_retained_message_reaches_a_later_subscriber_and_can_be_cleared(any_broker, protocol):
     topic = unique("retained")
     publisher, precorder = make_client(protocol)
-    connect(publisher, precorder, mosquitto_broker)
+    connect(publisher, precorder, any_broker)
     publisher.publish(topic, b"kept", qos=1, retain=True).wait_for_publish(WAIT)
     subscriber, srecorder = make_client(protocol)
-    connect(subscriber, srecorder, mosquitto_broker)
+    connect(subscriber, srecorder, any_broker)
     subscriber.subscribe(topic, 1)
     (message,) = srecorder.wait("on_message")
     assert (message.payload, message.retain) == (b"kept", True)
@@ -118,16 +120,16 @@ def test_retained_message_reaches_a_later_subscriber_and_can_be_cleared(mosquitt
 
 
 @pytest.mark.parametrize("protocol", VERSIONS)
-def test_will_is_published_when_the_connection_drops(mosquitto_broker, protocol):
+def test_will_is_published_when_the_connection_drops(any_broker, protocol):
     topic = unique("will")
     watcher, wrecorder = make_client(protocol)
-    connect(watcher, wrecorder, mosquitto_broker)
+    connect(watcher, wrecorder, any_broker)
     watcher.subscribe(topic, 1)
     wrecorder.wait("on_subscribe")
     dying, drecorder = make_client(protocol)
     dying.will_set(topic, "gone", qos=1)
     assert dying.will_topic == topic and dying.will_payload == b"gone"
-    connect(dying, drecorder, mosquitto_broker)
+    connect(dying, drecorder, any_broker)
     # Drop the TCP connection without DISCONNECT, as a crash would.
     dying._core.abort()
     (message,) = wrecorder.wait("on_message")
@@ -137,7 +139,7 @@ def test_will_is_published_when_the_connection_drops(mosquitto_broker, protocol)
 
 
 @pytest.mark.parametrize("protocol", VERSIONS)
-def test_persistent_session_gets_messages_queued_while_offline(mosquitto_broker, protocol):
+def test_persistent_session_gets_messages_queued_while_offline(any_broker, protocol):
     topic = unique("persist")
     client_id = unique("persistent")
     options = {} if protocol == mqtt.MQTTv5 else {"clean_session": False}
@@ -147,38 +149,39 @@ def test_persistent_session_gets_messages_queued_while_offline(mosquitto_broker,
         properties.SessionExpiryInterval = 300
         connect_kwargs = {"clean_start": False, "properties": properties}
     subscriber, recorder = make_client(protocol, client_id, **options)
-    connect(subscriber, recorder, mosquitto_broker, **connect_kwargs)
+    connect(subscriber, recorder, any_broker, **connect_kwargs)
     subscriber.subscribe(topic, 1)
     recorder.wait("on_subscribe")
     stop(subscriber)
 
     publisher, precorder = make_client(protocol)
-    connect(publisher, precorder, mosquitto_broker)
+    connect(publisher, precorder, any_broker)
     for i in range(3):
         publisher.publish(topic, f"offline {i}", qos=1).wait_for_publish(WAIT)
     stop(publisher)
 
     again, recorder = make_client(protocol, client_id, **options)
-    flags, _ = connect(again, recorder, mosquitto_broker, **connect_kwargs)
-    # MQTT 3.1 has no session-present flag.
-    assert flags.session_present is (protocol != mqtt.MQTTv31)
+    flags, _ = connect(again, recorder, any_broker, **connect_kwargs)
+    # MQTT 3.1 has no session-present flag (Mosquitto sends 0, ferromqtt's broker 1).
+    if protocol != mqtt.MQTTv31:
+        assert flags.session_present is True
     payloads = [recorder.wait("on_message")[0].payload for _ in range(3)]
     assert payloads == [b"offline 0", b"offline 1", b"offline 2"]
     stop(again)
 
 
 @pytest.mark.parametrize("protocol", VERSIONS)
-def test_qos1_published_while_disconnected_is_sent_after_connecting(mosquitto_broker, protocol):
+def test_qos1_published_while_disconnected_is_sent_after_connecting(any_broker, protocol):
     topic = unique("queued")
     watcher, wrecorder = make_client(protocol)
-    connect(watcher, wrecorder, mosquitto_broker)
+    connect(watcher, wrecorder, any_broker)
     watcher.subscribe(topic, 1)
     wrecorder.wait("on_subscribe")
     client, recorder = make_client(protocol)
     info = client.publish(topic, "early", qos=1)
     assert info.rc == mqtt.MQTT_ERR_NO_CONN  # as paho: reported 4, but queued
     assert client.publish(topic, "dropped", qos=0).rc == mqtt.MQTT_ERR_NO_CONN
-    connect(client, recorder, mosquitto_broker)
+    connect(client, recorder, any_broker)
     info.wait_for_publish(WAIT)  # ferromqtt: waits instead of raising RuntimeError
     assert info.is_published()
     (message,) = wrecorder.wait("on_message")
@@ -188,16 +191,18 @@ def test_qos1_published_while_disconnected_is_sent_after_connecting(mosquitto_br
 
 
 @pytest.mark.parametrize("protocol", VERSIONS)
-def test_client_reconnects_after_the_broker_restarts(mosquitto_broker, protocol):
+def test_client_reconnects_after_the_broker_restarts(any_broker, protocol):
     client, recorder = make_client(protocol)
     client.reconnect_delay_set(min_delay=0.1, max_delay=0.2)
-    connect(client, recorder, mosquitto_broker)
-    port = mosquitto_broker.port
-    mosquitto_broker.stop()
-    _, reason, _ = recorder.wait("on_disconnect")
+    connect(client, recorder, any_broker)
+    port = any_broker.port
+    any_broker.stop()
+    flags, reason, _ = recorder.wait("on_disconnect")
     assert reason.is_failure
-    assert not client.is_connected()
-    mosquitto_broker.start(port)
+    # As paho: after a server DISCONNECT (v5, "Server shutting down") is_connected() stays
+    # True until the next connection attempt.
+    assert client.is_connected() is flags.is_disconnect_packet_from_server
+    any_broker.start(port)
     _, reason, _ = recorder.wait("on_connect")
     assert reason == 0
     assert client.is_connected()
@@ -209,11 +214,11 @@ def test_client_reconnects_after_the_broker_restarts(mosquitto_broker, protocol)
     stop(client)
 
 
-def test_keepalive_pings_keep_an_idle_connection_open(mosquitto_broker):
+def test_keepalive_pings_keep_an_idle_connection_open(any_broker):
     client, recorder = make_client(mqtt.MQTTv311)
     pongs = threading.Event()
     client.on_log = lambda c, u, level, line: "PINGRESP" in line and pongs.set()
-    connect(client, recorder, mosquitto_broker, keepalive=1)
+    connect(client, recorder, any_broker, keepalive=1)
     assert pongs.wait(WAIT)
     assert client.is_connected()
     stop(client)
@@ -233,10 +238,10 @@ def test_a_broker_that_stops_answering_is_detected_by_keepalive(mosquitto_broker
 
 
 @pytest.mark.parametrize("protocol", VERSIONS)
-def test_unsubscribe_stops_delivery(mosquitto_broker, protocol):
+def test_unsubscribe_stops_delivery(any_broker, protocol):
     topic = unique("unsub")
     client, recorder = make_client(protocol)
-    connect(client, recorder, mosquitto_broker)
+    connect(client, recorder, any_broker)
     client.subscribe(topic, 1)
     recorder.wait("on_subscribe")
     rc, mid = client.unsubscribe(topic)
@@ -255,7 +260,7 @@ def test_unsubscribe_stops_delivery(mosquitto_broker, protocol):
 
 
 @pytest.mark.parametrize("protocol", VERSIONS)
-def test_message_callback_add_routes_matching_messages(mosquitto_broker, protocol):
+def test_message_callback_add_routes_matching_messages(any_broker, protocol):
     base = unique("route")
     client, recorder = make_client(protocol)
     routed = []
@@ -274,7 +279,7 @@ def test_message_callback_add_routes_matching_messages(mosquitto_broker, protoco
     client.message_callback_add(f"{base}/removed", anything)
     client.message_callback_remove(f"{base}/removed")
     client.message_callback_remove("never/added")
-    connect(client, recorder, mosquitto_broker)
+    connect(client, recorder, any_broker)
     client.subscribe([(f"{base}/#", 1), (f"{unique('other')}", 0)])
     recorder.wait("on_subscribe")
     other = unique("plain")
@@ -297,10 +302,10 @@ def test_message_callback_add_routes_matching_messages(mosquitto_broker, protoco
     stop(client)
 
 
-def test_v5_properties_round_trip(mosquitto_broker):
+def test_v5_properties_round_trip(any_broker):
     topic = unique("props")
     client, recorder = make_client(mqtt.MQTTv5)
-    _, connack_properties = connect(client, recorder, mosquitto_broker)
+    _, connack_properties = connect(client, recorder, any_broker)
     assert hasattr(connack_properties, "AssignedClientIdentifier")
     client.subscribe(topic, options=mqtt.SubscribeOptions(qos=1, noLocal=False))
     recorder.wait("on_subscribe")
@@ -324,10 +329,10 @@ def test_v5_properties_round_trip(mosquitto_broker):
     stop(client)
 
 
-def test_v5_topic_aliases_are_used_within_the_server_maximum(mosquitto_broker):
+def test_v5_topic_aliases_are_used_within_the_server_maximum(any_broker):
     topic = unique("alias")
     client, recorder = make_client(mqtt.MQTTv5)
-    _, connack_properties = connect(client, recorder, mosquitto_broker)
+    _, connack_properties = connect(client, recorder, any_broker)
     assert connack_properties.TopicAliasMaximum > 0
     client.subscribe(topic, 1)
     recorder.wait("on_subscribe")
@@ -339,7 +344,7 @@ def test_v5_topic_aliases_are_used_within_the_server_maximum(mosquitto_broker):
 
 
 @pytest.mark.parametrize("protocol", VERSIONS)
-def test_inflight_window_and_queue_limit(mosquitto_broker, protocol):
+def test_inflight_window_and_queue_limit(any_broker, protocol):
     topic = unique("window")
     client, recorder = make_client(protocol)
     client.max_inflight_messages_set(2)
@@ -349,17 +354,17 @@ def test_inflight_window_and_queue_limit(mosquitto_broker, protocol):
     assert infos[5].rc == mqtt.MQTT_ERR_QUEUE_SIZE
     with pytest.raises(ValueError):
         infos[5].wait_for_publish(0.1)
-    connect(client, recorder, mosquitto_broker)
+    connect(client, recorder, any_broker)
     for info in infos[:5]:
         info.wait_for_publish(WAIT)
         assert info.is_published()
     stop(client)
 
 
-def test_publish_from_many_threads_gets_distinct_mids_and_all_arrive(mosquitto_broker):
+def test_publish_from_many_threads_gets_distinct_mids_and_all_arrive(any_broker):
     topic = unique("threads")
     client, recorder = make_client(mqtt.MQTTv311)
-    connect(client, recorder, mosquitto_broker)
+    connect(client, recorder, any_broker)
     client.subscribe(topic, 1)
     recorder.wait("on_subscribe")
     infos: list = []
@@ -382,4 +387,19 @@ def test_publish_from_many_threads_gets_distinct_mids_and_all_arrive(mosquitto_b
         assert info.is_published()
     payloads = {recorder.wait("on_message")[0].payload for _ in range(200)}
     assert payloads == {f"{n}-{i}".encode() for n in range(4) for i in range(50)}
+    stop(client)
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+def test_unix_socket_transport(mosquitto_broker, protocol):
+    topic = unique("unix")
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=protocol, transport="unix")
+    recorder = Recorder(client)
+    client.connect(mosquitto_broker.unix_path)
+    client.loop_start()
+    assert recorder.wait("on_connect")[1] == 0
+    client.subscribe(topic, 1)
+    recorder.wait("on_subscribe")
+    client.publish(topic, "over a unix socket", qos=1)
+    assert recorder.wait("on_message")[0].payload == b"over a unix socket"
     stop(client)

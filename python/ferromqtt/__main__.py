@@ -1,6 +1,7 @@
-"""Command line: ``python -m ferromqtt broker|demo`` (also the ``ferromqtt`` script).
+"""Command line: ``python -m ferromqtt broker|pub|sub|demo`` (also the ``ferromqtt`` script).
 
-Uses only the public API.
+Uses only the public API. ``pub`` and ``sub`` take mosquitto_pub's and mosquitto_sub's
+options (``-h`` is the host there, ``--help`` the help); they live in ``_cli_tools``.
 """
 
 from __future__ import annotations
@@ -102,7 +103,26 @@ def _run_demo(_args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _run_pub(argv: Sequence[str]) -> int:
+    from ferromqtt._cli_tools import run_pub
+
+    return run_pub(argv)
+
+
+def _run_sub(argv: Sequence[str]) -> int:
+    from ferromqtt._cli_tools import run_sub
+
+    return run_sub(argv)
+
+
+# Commands that parse their own options, mosquitto-style (-h is the host, not the help).
+_TOOLS = {"pub": _run_pub, "sub": _run_sub}
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] in _TOOLS:
+        return _TOOLS[arguments[0]](arguments[1:])
     parser = argparse.ArgumentParser(prog="ferromqtt", description="MQTT broker and tools")
     parser.add_argument("--version", action="version", version=f"ferromqtt {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -114,10 +134,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     broker.add_argument("-v", "--verbose", action="store_true", help="log every packet event")
     broker.set_defaults(run=_run_broker)
 
+    # Listed for --help only: main() hands their arguments to _TOOLS before parsing.
+    commands.add_parser("pub", help="publish messages (mosquitto_pub's options)", add_help=False)
+    commands.add_parser(
+        "sub", help="print received messages (mosquitto_sub's options)", add_help=False
+    )
+
     demo = commands.add_parser("demo", help="in-process broker + client publish/subscribe demo")
     demo.set_defaults(run=_run_demo)
 
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     result: int = args.run(args)
     return result
 

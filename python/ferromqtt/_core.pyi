@@ -1,8 +1,10 @@
 """Type stubs for the ferromqtt._core extension module."""
 
+from collections.abc import Awaitable
 from typing import final
 
 __all__ = [
+    "AsyncClientCore",
     "BrokerCore",
     "CAUSE_KEEPALIVE",
     "CAUSE_LOST",
@@ -11,6 +13,7 @@ __all__ = [
     "CAUSE_REQUESTED",
     "CAUSE_SERVER",
     "ClientCore",
+    "ConnectionClosedError",
     "EV_CONNACK",
     "EV_DISCONNECTED",
     "EV_LOG",
@@ -103,10 +106,18 @@ class ClientCore:
         properties: bytes | None = None,
         protocol: int = 4,
         bridge: bool = False,
+        transport: str = "tcp",
+        ws_path: str = "/mqtt",
+        ws_headers: list[tuple[str, str]] | None = None,
+        tls: tuple[str | None, str | None, str | None, int, bool, list[str]] | None = None,
     ) -> None:
-        """Open TCP (within ``connect_timeout`` seconds) and send CONNECT; any previous
-        connection is dropped silently. Does not wait for CONNACK. Raises OSError
-        (ConnectionRefusedError, ...), TimeoutError, or ValueError for bad arguments."""
+        """Connect (within ``connect_timeout`` seconds) and send CONNECT; any previous
+        connection is dropped silently. Does not wait for CONNACK. ``transport`` is "tcp",
+        "unix" (``host`` is the socket path) or "websockets" (``ws_path``, ``ws_headers``).
+        ``tls`` = (ca_file, cert_file, key_file, verification (0 full, 1 no host name
+        check, 2 none), tls13_only, alpn_protocols) turns TLS (rustls) on.
+        Raises OSError (ConnectionRefusedError, socket.gaierror, ...), TimeoutError,
+        WebsocketConnectionError, or ValueError for bad arguments."""
 
     def publish(
         self,
@@ -178,6 +189,134 @@ class ClientCore:
 
     def connection_count(self) -> int:
         """How many connections this client has opened."""
+
+# ---- the asyncio client core (used by ferromqtt.aio) ---------------------------------------
+
+class ConnectionClosedError(MQTTError):
+    """The connection ended before the awaited operation completed."""
+
+@final
+class AsyncClientCore:
+    """The Rust half of ``ferromqtt.aio.Client``: one MQTT session whose operations return
+    asyncio awaitables, completed on the running loop with one ``call_soon_threadsafe``
+    each. Inbound messages wait in a bounded buffer; when it is full the connection stops
+    reading and TCP pushes back on the broker. Awaitables fail with TimeoutError after
+    their ``timeout`` (None: no limit), ConnectionClosedError when the connection ends
+    first, OSError when the broker cannot be reached."""
+
+    def __new__(
+        cls,
+        protocol: int = 4,
+        max_inflight: int = 20,
+        max_queued_outgoing: int = 0,
+        max_buffered: int | None = None,
+    ) -> AsyncClientCore:
+        """A client for MQTT 3.1 (3), 3.1.1 (4) or 5.0 (5); ``max_queued_outgoing`` bounds
+        the QoS>0 messages held (0: no bound), ``max_buffered`` the inbound buffer (None or
+        0: 1000). No IO happens here."""
+
+    def connect(
+        self,
+        host: str,
+        port: int,
+        keepalive: int,
+        client_id: str,
+        clean_start: bool,
+        timeout: float | None,
+        bind_address: str = "",
+        bind_port: int = 0,
+        username: str | None = None,
+        password: bytes | None = None,
+        will: tuple[str, bytes, int, bool, bytes | None] | None = None,
+        properties: bytes | None = None,
+    ) -> Awaitable[tuple[bool, int, int, bytes | None]]:
+        """Open TCP, send CONNECT and wait for the CONNACK: (session_present, rc_v3,
+        reason_code, properties), also when refused (reason_code != 0). Any previous
+        connection is dropped first."""
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int = 0,
+        retain: bool = False,
+        properties: bytes | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[tuple[int, bytes | None]]:
+        """Hand the message to the connection now (publishes keep call order) and wait
+        for its PUBACK/PUBCOMP (QoS 1/2) or its write (QoS 0): (reason_code, properties).
+        Raises MQTTError at once when no connection is open. With a bounded outgoing queue
+        that is full, the message waits for room first (a cancelled wait does not send it)."""
+
+    def subscribe(
+        self,
+        topics: list[tuple[str, int, bool, bool, int]],
+        properties: bytes | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[tuple[bytes, bytes | None]]:
+        """SUBSCRIBE (filter, qos, no_local, retain_as_published, retain_handling) items
+        and wait for the SUBACK: (reason codes, one byte each; properties)."""
+
+    def unsubscribe(
+        self, topics: list[str], properties: bytes | None = None, timeout: float | None = None
+    ) -> Awaitable[tuple[bytes, bytes | None]]:
+        """UNSUBSCRIBE and wait for the UNSUBACK: (reason codes, empty for 3.x;
+        properties)."""
+
+    def disconnect(
+        self, reason_code: int = 0, properties: bytes | None = None, timeout: float | None = None
+    ) -> Awaitable[None]:
+        """Send DISCONNECT and wait until the connection has ended (at once when none is
+        open); after ``timeout`` the connection is dropped instead."""
+
+    def abort(self) -> None:
+        """Drop the connection without DISCONNECT, as a crash would (the broker publishes
+        the will); pending calls fail with ConnectionClosedError."""
+
+    def wait_messages(self) -> Awaitable[bool]:
+        """True once messages are buffered; False when none are and no connection is open.
+        Takes nothing, so a cancelled wait loses no message."""
+
+    def take_messages(
+        self, max: int = 256
+    ) -> list[tuple[int, str, bytes, int, bool, bool, bytes | None]]:
+        """Take up to ``max`` buffered messages, never waiting: (mid, topic, payload, qos,
+        retain, dup, properties). QoS 1/2 messages are acknowledged (PUBACK/PUBCOMP)."""
+
+    def buffered(self) -> int:
+        """Messages buffered for Python now."""
+
+    def buffer_capacity(self) -> int:
+        """The bound of the inbound buffer."""
+
+    def buffer_high_water(self) -> int:
+        """Most messages ever buffered at once."""
+
+    def channel_len(self) -> int:
+        """Events waiting between the connection task and the buffer, as last seen."""
+
+    @staticmethod
+    def channel_capacity() -> int:
+        """The bound of the channel between the connection task and the buffer."""
+
+    def close_reason(self) -> tuple[int, int | None, bytes | None, str] | None:
+        """Why the last connection ended: (cause (a CAUSE_* constant), reason_code,
+        properties, message); None while one is open or before the first."""
+
+    def is_open(self) -> bool:
+        """True from connect() until the end of that connection has been seen."""
+
+    def is_connected(self) -> bool:
+        """True between an accepted CONNACK and the end of the connection."""
+
+    def pending_calls(self) -> int:
+        """Awaited publishes, subscribes and unsubscribes not answered yet."""
+
+    def queued_len(self) -> int:
+        """Outgoing QoS>0 messages held by the session, in flight and waiting."""
+
+    def assigned_client_id(self) -> str | None:
+        """The client id the broker assigned in its last CONNACK (MQTT 5)."""
 
 @final
 class BrokerCore:

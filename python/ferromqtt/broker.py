@@ -11,6 +11,7 @@ A wrong name or value raises ``ValueError`` naming it.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import os
@@ -51,7 +52,8 @@ class Broker:
     """An in-process MQTT broker.
 
     ``start()`` returns once every listener is bound; ``stop()`` returns when every task
-    has ended. Usable as a context manager (``with Broker() as b:``).
+    has ended. Usable as a context manager (``with Broker() as b:``, and
+    ``async with Broker() as b:`` in a coroutine).
     """
 
     def __init__(
@@ -116,6 +118,15 @@ class Broker:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    async def __aenter__(self) -> Broker:
+        """``async with Broker() as b:`` starts in a worker thread: the event loop keeps
+        running while the listeners bind."""
+        await asyncio.get_running_loop().run_in_executor(None, self.start)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.stop)
 
     # -- where it listens ----------------------------------------------------------------
     @property

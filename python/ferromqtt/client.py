@@ -23,15 +23,21 @@ Deliberate differences from paho-mqtt 2.2:
   ``loop_misc()`` have nothing left to do.
 * The server's Receive Maximum, Maximum Packet Size and Topic Alias Maximum are honoured and
   inbound topic aliases are resolved (paho leaves ``message.topic`` empty).
-* TLS, WebSocket, Unix-socket and proxy transports are not available yet: ``tls_set()``,
-  ``tls_set_context()``, ``tls_insecure_set()``, ``ws_set_options()``, ``proxy_set()``,
-  ``connect_srv()`` and ``transport="websockets"|"unix"`` raise NotImplementedError.
+* TLS runs in Rust (rustls, no OpenSSL): ``tls_set()`` checks its files with Python's
+  ssl module as paho does, but ``ciphers=`` and ``keyfile_password=`` raise ValueError;
+  ``tls_set_context()`` honours an SSLContext's verify_mode, check_hostname, loaded CA
+  certificates and TLS 1.3 minimum, not client certificates loaded into it.
+* Proxies and DNS SRV are not available yet: ``proxy_set()`` and ``connect_srv()`` raise
+  NotImplementedError.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import socket as _socket
+import ssl
+import tempfile
 import threading
 import time
 import traceback
@@ -250,9 +256,16 @@ _FAILURES: dict[str, MQTTErrorCode | tuple[type[BaseException], str]] = {
     "max_queued_type": (ValueError, "Invalid queue size."),
     "max_inflight_negative": (ValueError, "Invalid inflight."),
     "wait_queue_full": (ValueError, "Message is not queued due to ERR_QUEUE_SIZE"),
-    "tls": (NotImplementedError, "TLS transport is not available yet in ferromqtt"),
-    "websockets": (NotImplementedError, "WebSocket transport is not available yet in ferromqtt"),
-    "unix": (NotImplementedError, "Unix socket transport is not available yet in ferromqtt"),
+    "tls_configured": (ValueError, "SSL/TLS has already been configured."),
+    "tls_not_configured": (ValueError, "Must configure SSL context before using tls_insecure_set."),
+    "tls_ciphers": (
+        ValueError,
+        "ciphers= is not supported: ferromqtt's TLS (rustls) uses its own cipher suites",
+    ),
+    "tls_keyfile_password": (
+        ValueError,
+        "keyfile_password= is not supported: ferromqtt's TLS (rustls) reads unencrypted keys",
+    ),
     "proxy": (NotImplementedError, "proxy support is not available yet in ferromqtt"),
     "srv": (NotImplementedError, "DNS SRV lookup (connect_srv) is not available yet in ferromqtt"),
 }
@@ -712,6 +725,13 @@ class Client:
         self._on_socket_close: Any = None
         self._on_socket_register_write: Any = None
         self._on_socket_unregister_write: Any = None
+        self._websocket_path = "/mqtt"
+        self._websocket_extra_headers: WebSocketHeaders | None = None
+        self._ssl = False
+        self._ssl_context: Any = None
+        self._tls_insecure = False
+        self._tls_files: tuple[Any, ...] | None = None
+        self._tls_ca_temp: str | None = None
         self._mqttv5_first_connect = True
         self.suppress_exceptions = False
         # The Rust core is made on first use: no IO and no threads at construction.
@@ -742,6 +762,12 @@ class Client:
         sock = getattr(self, "_sock", None)
         if sock is not None:
             sock.close()
+        ca_temp = getattr(self, "_tls_ca_temp", None)
+        if ca_temp is not None:
+            try:
+                os.unlink(ca_temp)
+            except OSError:
+                pass
 
     # ---- the core ---------------------------------------------------------------------
     def _get_core(self) -> Any:
@@ -926,10 +952,48 @@ class Client:
         )
 
     def ws_set_options(self, path: str = "/mqtt", headers: WebSocketHeaders | None = None) -> None:
-        raise _fail("websockets")
+        """WebSocket request path and extra headers (a dict, or a callable that gets the
+        default handshake headers and returns the headers to send)."""
+        self._websocket_path = path
+        if headers is not None and not (isinstance(headers, dict) or callable(headers)):
+            raise ValueError(
+                "'headers' option to ws_set_options has to be either a dictionary or callable"
+            )
+        self._websocket_extra_headers = headers
+
+    def _websocket_headers(self) -> list[tuple[str, str]]:
+        headers = self._websocket_extra_headers
+        if headers is None:
+            return []
+        if isinstance(headers, dict):
+            return [(str(k), str(v)) for k, v in headers.items()]
+        # A callable sees the headers paho would send and returns the ones to use; the
+        # handshake's own (key, version, upgrade) are always set by the transport.
+        base = {
+            "Host": f"{self._host}:{self._port}",
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Origin": f"https://{self._host}:{self._port}",
+            "Sec-WebSocket-Protocol": "mqtt",
+            "Sec-Websocket-Version": "13",
+        }
+        result = headers(dict(base))
+        return [(str(k), str(v)) for k, v in result.items() if base.get(k) != v]
 
     def tls_set_context(self, context: Any = None) -> None:
-        raise _fail("tls")
+        """Use TLS configured by an ``ssl.SSLContext`` (default: system CAs, host name
+        check). Honoured: ``verify_mode`` (CERT_NONE disables verification),
+        ``check_hostname``, the CA certificates loaded into it, ``minimum_version``
+        (TLS 1.3 only when set to it). Client certificates must be given to tls_set(),
+        since an SSLContext does not expose them. TLS runs in Rust (rustls)."""
+        if self._ssl_context is not None:
+            raise _fail("tls_configured")
+        if context is None:
+            context = ssl.create_default_context()
+        self._ssl = True
+        self._ssl_context = context
+        if hasattr(context, "check_hostname"):
+            self._tls_insecure = not context.check_hostname
 
     def tls_set(
         self,
@@ -942,10 +1006,66 @@ class Client:
         keyfile_password: Any = None,
         alpn_protocols: list[str] | None = None,
     ) -> None:
-        raise _fail("tls")
+        """Configure TLS as paho does (files are checked here, by Python's ssl module).
+        ``ciphers`` and ``keyfile_password`` are not supported: rustls chooses its own
+        cipher suites and reads unencrypted PEM keys only."""
+        if ciphers is not None:
+            raise _fail("tls_ciphers")
+        if keyfile_password is not None:
+            raise _fail("tls_keyfile_password")
+        if tls_version is None:
+            tls_version = ssl.PROTOCOL_TLS_CLIENT
+        context = ssl.SSLContext(tls_version)
+        if certfile is not None:
+            context.load_cert_chain(certfile, keyfile)
+        if cert_reqs == ssl.CERT_NONE and hasattr(context, "check_hostname"):
+            context.check_hostname = False
+        context.verify_mode = ssl.CERT_REQUIRED if cert_reqs is None else cert_reqs
+        if ca_certs is not None:
+            context.load_verify_locations(ca_certs)
+        else:
+            context.load_default_certs()
+        if alpn_protocols is not None:
+            context.set_alpn_protocols(alpn_protocols)
+        self.tls_set_context(context)
+        self._tls_files = (ca_certs, certfile, keyfile or certfile, list(alpn_protocols or []))
+        self.tls_insecure_set(cert_reqs == ssl.CERT_NONE)
 
     def tls_insecure_set(self, value: bool) -> None:
-        raise _fail("tls")
+        """Skip the check of the server's host name (the certificate chain still is)."""
+        if self._ssl_context is None:
+            raise _fail("tls_not_configured")
+        self._tls_insecure = value
+        if hasattr(self._ssl_context, "check_hostname"):
+            self._ssl_context.check_hostname = not value
+
+    def _tls_arguments(self) -> tuple[Any, ...] | None:
+        """What the Rust core needs of the TLS configuration (see ClientCore.connect)."""
+        context = self._ssl_context
+        if context is None:
+            return None
+        if context.verify_mode == ssl.CERT_NONE:
+            verification = 2
+        elif self._tls_insecure or not context.check_hostname:
+            verification = 1
+        else:
+            verification = 0
+        tls13_only = context.minimum_version == ssl.TLSVersion.TLSv1_3
+        if self._tls_files is not None:
+            ca_certs, certfile, keyfile, alpn = self._tls_files
+            return (ca_certs, certfile, keyfile, verification, tls13_only, alpn)
+        return (self._context_ca_file(context), None, None, verification, tls13_only, [])
+
+    def _context_ca_file(self, context: Any) -> str | None:
+        """The CA certificates loaded into `context`, as a PEM file (None: system CAs)."""
+        certificates = context.get_ca_certs(binary_form=True)
+        if not certificates:
+            return None
+        if self._tls_ca_temp is None:
+            with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as f:
+                f.write("".join(ssl.DER_cert_to_PEM_cert(der) for der in certificates))
+            self._tls_ca_temp = f.name
+        return self._tls_ca_temp
 
     def proxy_set(self, **proxy_args: Any) -> None:
         raise _fail("proxy")
@@ -1108,10 +1228,6 @@ class Client:
             raise _fail("invalid_host")
         if self._port <= 0:
             raise _fail("invalid_port")
-        if self._transport == "websockets":
-            raise _fail("websockets")
-        if self._transport == "unix":
-            raise _fail("unix")
         core = self._get_core()
         self._state = _CS_CONNECTING
         if self._sock is not None:
@@ -1156,10 +1272,16 @@ class Client:
             _pack_properties(self._connect_properties) if self._protocol == MQTTv5 else None,
             int(self._protocol),
             self._client_mode == MQTT_BRIDGE,
+            self._transport,
+            self._websocket_path,
+            self._websocket_headers() if self._transport == "websockets" else None,
+            self._tls_arguments(),
         )
-        sock = self.socket()
-        if sock is not None:
-            self._call_socket_callback("on_socket_open", sock)
+        # The socket object is made only when someone looks at it (external loops).
+        if self._on_socket_open is not None:
+            sock = self.socket()
+            if sock is not None:
+                self._call_socket_callback("on_socket_open", sock)
         return MQTT_ERR_SUCCESS
 
     def _drop_unsent_qos0(self) -> None:
@@ -1559,7 +1681,10 @@ class Client:
         """Process the events that are waiting (external loops)."""
         if self._core is None:
             return MQTT_ERR_NO_CONN
-        return self._process(0.0)
+        rc = self._process(0.0)
+        if not self._last_batch and not self._has_connection():
+            return MQTT_ERR_NO_CONN
+        return rc
 
     def loop_write(self) -> MQTTErrorCode:
         """Nothing to do: the Rust core writes by itself."""
@@ -1954,6 +2079,4 @@ def _filter_ok(sub: bytes) -> bool:
 
 
 def _dup(fd: int) -> int:
-    import os
-
     return os.dup(fd)

@@ -2,7 +2,23 @@
 //! retained store, shared groups) -> each session's bounded outgoing queue -> connection
 //! task -> socket. `Broker` starts and stops it; the pieces live in their own modules.
 //!
-//! One `CancellationToken` (a child per connection) and one `TaskTracker` drive shutdown.
+//! Shutdown: one `CancellationToken` stops the listeners, handshakes and stuck writes; the
+//! router tells every connected client to go; one `TaskTracker` waits for the tasks.
+//!
+//! Policies, decided once and tested in `tests/broker_*.rs`:
+//! - Overlapping subscriptions of one session give one copy per message, at the highest
+//!   granted QoS, carrying every matching Subscription Identifier (MQTT 5), with the retain
+//!   flag kept if any matching subscription has retain-as-published. Each matching shared
+//!   group adds one copy for one of its members (round robin over online members; an
+//!   offline persistent member is chosen only when no member is online).
+//! - A full queue (`max_queued_messages`) drops QoS 0 (counted in `messages_dropped`). For
+//!   an online session a QoS 1/2 message is still queued, and its publisher's PUBACK/PUBREC
+//!   and socket reads wait until the queue has room (backpressure). For an offline session
+//!   the QoS 1/2 message is not queued; it is counted, and an MQTT 5 publisher gets 0x97.
+//! - `stop()` treats connected clients as closed without DISCONNECT: their wills and the
+//!   wills waiting out a Will Delay are published (retained ones reach the retained store).
+//! - Publishing under `$SYS` is ignored; `$delayed/{seconds}/{topic}` is routed to
+//!   `{topic}` after the delay.
 
 #![forbid(unsafe_code)]
 

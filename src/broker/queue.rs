@@ -75,7 +75,7 @@ pub enum PushOutcome {
 #[derive(Default)]
 struct QueueState {
     messages: VecDeque<Delivery>,
-    control: VecDeque<Control>,
+    control: Vec<Control>,
     /// Set by a push, cleared when the connection task sees it.
     woken: bool,
     /// The connection task waiting for a push (a plain waker slot is much smaller in
@@ -157,7 +157,7 @@ impl OutgoingQueue {
 
     pub fn push_control(&self, control: Control) {
         let mut state = self.lock();
-        state.control.push_back(control);
+        state.control.push(control);
         let waker = state.wake();
         drop(state);
         if let Some(waker) = waker {
@@ -190,7 +190,7 @@ impl OutgoingQueue {
 
     pub fn take_control(&self, into: &mut Vec<Control>) {
         let mut state = self.lock();
-        into.extend(state.control.drain(..));
+        into.append(&mut state.control);
     }
 
     /// Moves deliveries into `into`, in order: at most `max` of them, and stops before the

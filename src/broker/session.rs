@@ -220,10 +220,12 @@ pub struct Session {
     pub username: Option<Arc<str>>,
     pub address: Option<SocketAddr>,
     pub version: ProtocolVersion,
-    pub state: Box<SessionState>,
+    /// Inline, not boxed: one allocation fewer per connection; it is boxed when handed
+    /// back to the router.
+    pub state: SessionState,
     pub clean_start: bool,
     /// The will of this connection; taken by the connection task when it ends.
-    pub will: Option<Will>,
+    pub will: Option<Box<Will>>,
     /// MQTT 5 Session Expiry Interval (seconds), possibly updated by DISCONNECT.
     pub session_expiry: u32,
     /// Keep-alive in effect (seconds, 0 = none) and what the client asked for.
@@ -259,7 +261,7 @@ impl Session {
         client_id: Arc<str>,
         connect: &Connect,
         address: Option<SocketAddr>,
-        state: Box<SessionState>,
+        state: SessionState,
         limits: SessionLimits,
         auth: Arc<dyn AuthHook>,
         now: Instant,
@@ -300,7 +302,7 @@ impl Session {
             version,
             state,
             clean_start: connect.clean_start,
-            will: connect.will.clone(),
+            will: connect.will.clone().map(Box::new),
             session_expiry,
             keep_alive,
             requested_keep_alive: connect.keep_alive,
@@ -558,10 +560,23 @@ impl Session {
         } else {
             ReasonCode::Success
         };
+        let mut properties = Properties::new();
+        if reason.is_failure() && self.request_problem_information {
+            // [MQTT-3.1.2-29]: reason strings only when the client did not opt out.
+            let text = match reason {
+                ReasonCode::QuotaExceeded => "quota exceeded",
+                ReasonCode::NotAuthorized => "not authorized",
+                ReasonCode::TopicNameInvalid => "invalid topic name",
+                _ => "",
+            };
+            if !text.is_empty() {
+                properties.push(Property::ReasonString(text.to_owned()));
+            }
+        }
         let response = PublishResponse {
             packet_id,
             reason_code: reason,
-            properties: Properties::new(),
+            properties,
         };
         match qos {
             QoS::ExactlyOnce => {
@@ -857,7 +872,7 @@ mod tests {
             Arc::from("c1"),
             &connect(version, keep_alive),
             None,
-            Box::default(),
+            SessionState::default(),
             limits,
             Arc::new(AllowAll),
             now,

@@ -8,9 +8,7 @@
 //! output buffer and wakes the task.
 
 use std::collections::VecDeque;
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::net::UnixStream;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -22,12 +20,14 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::AbortHandle;
 
+use super::events::{describe, EventReceiver, Readiness};
 use super::state::{Action, ClientState, CloseReason, Event, Limits};
 use super::ClientError;
 use crate::protocol::{
     self, Connect, Disconnect, Packet, ProtocolVersion, Publish, QoS, ReasonCode, Subscription,
     TopicFilter, MAX_PACKET_SIZE,
 };
+use crate::transport::{self, BoxedStream, ConnectOptions, Endpoint};
 
 /// Events waiting for the application; beyond this the task stops reading the socket.
 pub const EVENT_CAPACITY: usize = 4096;
@@ -35,15 +35,15 @@ const READ_CAPACITY: usize = 64 * 1024;
 
 /// Where and how to connect.
 pub struct ConnectParams {
-    pub host: String,
-    pub port: u16,
-    /// Local address to bind before connecting (paho's `bind_address`/`bind_port`).
+    /// Endpoint (TCP host and port, or a Unix socket path), TLS and WebSocket settings.
+    pub target: ConnectOptions,
+    /// Local address to bind before connecting over TCP (paho's `bind_address`/`bind_port`).
     pub bind: Option<(String, u16)>,
     pub connect_timeout: Duration,
     pub connect: Connect,
 }
 
-struct Inner {
+pub(super) struct Inner {
     state: ClientState,
     version: ProtocolVersion,
     /// Encoded packets the task has not written yet.
@@ -53,125 +53,29 @@ struct Inner {
     /// Events produced outside the task, forwarded by it to keep one producer in order.
     pending: Vec<Event>,
     close: Option<CloseReason>,
-    generation: u64,
+    pub(super) generation: u64,
     task: Option<AbortHandle>,
     /// Lines for the `log` crate, written by the task once the lock is released.
     warnings: Vec<String>,
 }
 
-struct Shared {
+impl Inner {
+    /// Nothing for the task to write, forward or close.
+    fn is_idle(&self) -> bool {
+        self.out.is_empty()
+            && self.pending.is_empty()
+            && self.close.is_none()
+            && self.written_qos0.is_empty()
+    }
+}
+
+pub(super) struct Shared {
     inner: Mutex<Inner>,
     wake: Notify,
     /// Ends a `recv_batch` wait early (loop_stop from another thread).
-    interrupt: Notify,
+    pub(super) interrupt: Notify,
     log_enabled: AtomicBool,
-    readiness: Readiness,
-}
-
-/// A socket pair whose read end becomes readable when events are queued, so external
-/// event loops (`select`, asyncio `add_reader`) can wait on the client.
-pub struct Readiness {
-    enabled: AtomicBool,
-    armed: AtomicBool,
-    reader: UnixStream,
-    writer: UnixStream,
-}
-
-impl Readiness {
-    fn new() -> std::io::Result<Readiness> {
-        let (reader, writer) = UnixStream::pair()?;
-        reader.set_nonblocking(true)?;
-        writer.set_nonblocking(true)?;
-        Ok(Readiness {
-            enabled: AtomicBool::new(false),
-            armed: AtomicBool::new(false),
-            reader,
-            writer,
-        })
-    }
-
-    /// The descriptor to poll for readability; turns signalling on.
-    pub fn fd(&self) -> RawFd {
-        if !self.enabled.swap(true, Ordering::SeqCst) {
-            // Events may already be waiting: start readable (a spurious wake-up is harmless).
-            self.signal();
-        }
-        self.reader.as_raw_fd()
-    }
-
-    fn signal(&self) {
-        if self.enabled.load(Ordering::Relaxed) && !self.armed.swap(true, Ordering::SeqCst) {
-            // A full pipe already means "readable": nothing to do on WouldBlock.
-            let _ = (&self.writer).write(&[1]);
-        }
-    }
-
-    fn clear(&self) {
-        if !self.enabled.load(Ordering::Relaxed) {
-            return;
-        }
-        self.armed.store(false, Ordering::SeqCst);
-        let mut sink = [0u8; 64];
-        while let Ok(n) = (&self.reader).read(&mut sink) {
-            if n == 0 {
-                break;
-            }
-        }
-    }
-}
-
-/// The receiving end of a client's events; owned by the thread that runs the loop.
-pub struct EventReceiver {
-    receiver: mpsc::Receiver<(u64, Event)>,
-    runtime: Handle,
-    shared: Arc<Shared>,
-}
-
-impl EventReceiver {
-    /// Waits up to `wait` for the first event, then takes up to `max - 1` more that are
-    /// already queued. Blocks the calling thread: call it without holding the GIL.
-    /// `interrupt()` ends the wait early. The end of a connection that was replaced
-    /// (`abort_connection`, `connect` again) is not reported.
-    /// Returns `None` when interrupted.
-    pub fn recv_batch(&mut self, wait: Duration, max: usize) -> Option<Vec<Event>> {
-        self.shared.readiness.clear();
-        let mut batch = Vec::new();
-        let first = match self.receiver.try_recv() {
-            Ok(item) => Some(item),
-            Err(_) if wait.is_zero() => None,
-            Err(_) => {
-                let receiver = &mut self.receiver;
-                let interrupt = &self.shared.interrupt;
-                let waited = self.runtime.block_on(async {
-                    tokio::select! {
-                        item = tokio::time::timeout(wait, receiver.recv()) => Some(item.ok().flatten()),
-                        _ = interrupt.notified() => None,
-                    }
-                });
-                waited?
-            }
-        };
-        let Some(first) = first else {
-            return Some(batch);
-        };
-        let current = lock(&self.shared).generation;
-        let mut keep = |(generation, event): (u64, Event)| {
-            if generation == current || !matches!(event, Event::Disconnected(_)) {
-                batch.push(event);
-            }
-        };
-        keep(first);
-        for _ in 1..max {
-            match self.receiver.try_recv() {
-                Ok(item) => keep(item),
-                Err(_) => break,
-            }
-        }
-        if !self.receiver.is_empty() {
-            self.shared.readiness.signal();
-        }
-        Some(batch)
-    }
+    pub(super) readiness: Readiness,
 }
 
 /// The application's side of a client: thread-safe, never blocks except in `connect`.
@@ -225,26 +129,42 @@ impl ClientHandle {
         lock(&self.shared)
     }
 
-    /// Opens a TCP connection (with timeout) and starts its task, which sends CONNECT.
-    /// Any previous connection is dropped without an event (paho's `reconnect`).
-    /// Blocks the calling thread: call it without holding the GIL.
+    /// Opens the connection (TCP or Unix socket, then TLS and the WebSocket upgrade as
+    /// `params.target` says, all within the connect timeout) and starts its task, which
+    /// sends CONNECT. Any previous connection is dropped without an event (paho's
+    /// `reconnect`). Blocks the calling thread: call it without holding the GIL.
     pub fn connect(&self, params: ConnectParams) -> Result<(), ClientError> {
         self.abort_connection();
         let ConnectParams {
-            host,
-            port,
+            target,
             bind,
             connect_timeout,
             connect,
         } = params;
-        let target = format!("{host}:{port}");
         let stream = self.runtime.block_on(async {
-            match tokio::time::timeout(connect_timeout, open_tcp(&host, port, bind)).await {
+            match tokio::time::timeout(connect_timeout, open_stream(&target, bind)).await {
                 Ok(result) => result,
-                Err(_) => Err(ClientError::ConnectTimeout(target)),
+                Err(_) => Err(ClientError::ConnectTimeout(describe_endpoint(&target))),
             }
         })?;
-        stream.set_nodelay(true)?;
+        self.start(stream, connect);
+        Ok(())
+    }
+
+    /// `connect` for callers that run on the runtime (the asyncio client): the same steps,
+    /// awaited instead of blocking a thread.
+    pub async fn connect_async(&self, params: ConnectParams) -> Result<(), ClientError> {
+        self.abort_connection();
+        let ConnectParams {
+            target,
+            bind,
+            connect_timeout,
+            connect,
+        } = params;
+        let stream = match tokio::time::timeout(connect_timeout, open_stream(&target, bind)).await {
+            Ok(result) => result?,
+            Err(_) => return Err(ClientError::ConnectTimeout(describe_endpoint(&target))),
+        };
         self.start(stream, connect);
         Ok(())
     }
@@ -304,13 +224,14 @@ impl ClientHandle {
         }
         protocol::encoded_len(&Packet::Publish(probe), inner.version)?;
         let (packet_id, open, actions) = inner.state.publish(publish, Instant::now())?;
-        let wrote = !actions.is_empty();
+        let idle = inner.is_idle();
         apply(&self.shared, &mut inner, actions);
         if qos == QoS::AtMostOnce && open {
             inner.written_qos0.push(packet_id);
         }
+        let wake = idle && !inner.is_idle();
         drop(inner);
-        if wrote {
+        if wake {
             self.shared.wake.notify_one();
         }
         Ok((packet_id, open))
@@ -326,9 +247,7 @@ impl ClientHandle {
             inner
                 .state
                 .subscribe(subscriptions, properties, Instant::now())?;
-        apply(&self.shared, &mut inner, actions);
-        drop(inner);
-        self.shared.wake.notify_one();
+        self.apply_and_wake(inner, actions);
         Ok(packet_id)
     }
 
@@ -341,9 +260,7 @@ impl ClientHandle {
         let (packet_id, actions) = inner
             .state
             .unsubscribe(filters, properties, Instant::now())?;
-        apply(&self.shared, &mut inner, actions);
-        drop(inner);
-        self.shared.wake.notify_one();
+        self.apply_and_wake(inner, actions);
         Ok(packet_id)
     }
 
@@ -354,12 +271,11 @@ impl ClientHandle {
         }
         let now = Instant::now();
         let mut inner = self.lock();
+        let mut actions = Vec::with_capacity(acks.len());
         for &(packet_id, qos) in acks {
-            let actions = inner.state.ack(packet_id, qos, now);
-            apply(&self.shared, &mut inner, actions);
+            actions.extend(inner.state.ack(packet_id, qos, now));
         }
-        drop(inner);
-        self.shared.wake.notify_one();
+        self.apply_and_wake(inner, actions);
     }
 
     /// Sends DISCONNECT and closes. False when no connection was open.
@@ -369,10 +285,20 @@ impl ClientHandle {
         if actions.is_empty() {
             return false;
         }
-        apply(&self.shared, &mut inner, actions);
-        drop(inner);
-        self.shared.wake.notify_one();
+        self.apply_and_wake(inner, actions);
         true
+    }
+
+    /// Applies `actions` and wakes the task only if it had nothing to do: when work was
+    /// already waiting, a wake-up is already pending and the task takes it all at once.
+    fn apply_and_wake(&self, mut inner: MutexGuard<'_, Inner>, actions: Vec<Action>) {
+        let idle = inner.is_idle();
+        apply(&self.shared, &mut inner, actions);
+        let wake = idle && !inner.is_idle();
+        drop(inner);
+        if wake {
+            self.shared.wake.notify_one();
+        }
     }
 
     pub fn is_open(&self) -> bool {
@@ -433,11 +359,32 @@ impl Drop for ClientHandle {
     }
 }
 
-fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
+pub(super) fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
     shared
         .inner
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn describe_endpoint(target: &ConnectOptions) -> String {
+    match &target.endpoint {
+        Endpoint::Tcp { host, port } => format!("{host}:{port}"),
+        Endpoint::Unix { path } => path.display().to_string(),
+    }
+}
+
+async fn open_stream(
+    target: &ConnectOptions,
+    bind: Option<(String, u16)>,
+) -> Result<BoxedStream, ClientError> {
+    match &target.endpoint {
+        Endpoint::Tcp { host, port } => {
+            let socket = open_tcp(host, *port, bind).await?;
+            socket.set_nodelay(true)?;
+            Ok(transport::wrap_client_stream(socket, host, *port, target).await?)
+        }
+        Endpoint::Unix { .. } => Ok(transport::connect(target).await?),
+    }
 }
 
 async fn open_tcp(
@@ -501,55 +448,6 @@ fn apply(shared: &Shared, inner: &mut Inner, actions: Vec<Action>) {
                 }
             }
         }
-    }
-}
-
-/// paho's log line for a packet ("Sending PUBLISH (d0, q1, r0, m3), 'a/b', ... (5 bytes)").
-fn describe(packet: &Packet, sending: bool) -> String {
-    let verb = if sending { "Sending" } else { "Received" };
-    match packet {
-        Packet::Publish(p) => format!(
-            "{verb} PUBLISH (d{}, q{}, r{}, m{}), '{}', ... ({} bytes)",
-            u8::from(p.dup),
-            p.qos.as_u8(),
-            u8::from(p.retain),
-            p.packet_id,
-            p.topic,
-            p.payload.len()
-        ),
-        Packet::Connect(c) => format!(
-            "{verb} CONNECT (u{}, p{}, wr{}, wq{}, wf{}, c{}, k{}) client_id={}",
-            u8::from(c.username.is_some()),
-            u8::from(c.password.is_some()),
-            u8::from(c.will.as_ref().is_some_and(|w| w.retain)),
-            c.will.as_ref().map_or(0, |w| w.qos.as_u8()),
-            u8::from(c.will.is_some()),
-            u8::from(c.clean_start),
-            c.keep_alive,
-            c.client_id
-        ),
-        Packet::ConnAck(c) => format!(
-            "{verb} CONNACK ({}, {:?})",
-            u8::from(c.session_present),
-            c.reason_code
-        ),
-        Packet::PubAck(r) => format!("{verb} PUBACK (Mid: {})", r.packet_id),
-        Packet::PubRec(r) => format!("{verb} PUBREC (Mid: {})", r.packet_id),
-        Packet::PubRel(r) => format!("{verb} PUBREL (Mid: {})", r.packet_id),
-        Packet::PubComp(r) => format!("{verb} PUBCOMP (Mid: {})", r.packet_id),
-        Packet::Subscribe(s) => format!(
-            "{verb} SUBSCRIBE (d0, m{}) {:?}",
-            s.packet_id, s.subscriptions
-        ),
-        Packet::SubAck(_) => format!("{verb} SUBACK"),
-        Packet::Unsubscribe(u) => {
-            format!("{verb} UNSUBSCRIBE (d0, m{}) {:?}", u.packet_id, u.filters)
-        }
-        Packet::UnsubAck(u) => format!("{verb} UNSUBACK (Mid: {})", u.packet_id),
-        Packet::PingReq => format!("{verb} PINGREQ"),
-        Packet::PingResp => format!("{verb} PINGRESP"),
-        Packet::Disconnect(d) => format!("{verb} DISCONNECT {:?}", d.reason_code),
-        Packet::Auth(_) => format!("{verb} AUTH"),
     }
 }
 

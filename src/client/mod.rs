@@ -5,9 +5,12 @@
 #![forbid(unsafe_code)]
 
 pub mod connection;
+pub mod events;
 pub mod state;
 
-pub use connection::{ClientHandle, ConnectParams, EventReceiver, Readiness};
+pub use crate::transport::{ConnectOptions, Endpoint};
+pub use connection::{ClientHandle, ConnectParams};
+pub use events::{EventReceiver, Readiness};
 pub use state::{Action, ClientState, CloseReason, Event, Limits};
 
 use crate::protocol::{EncodeError, TopicError};
@@ -31,4 +34,16 @@ pub enum ClientError {
     Encode(#[from] EncodeError),
     #[error("invalid topic: {0}")]
     Topic(#[from] TopicError),
+    #[error(transparent)]
+    Transport(crate::transport::TransportError),
+}
+
+impl From<crate::transport::TransportError> for ClientError {
+    fn from(error: crate::transport::TransportError) -> ClientError {
+        match error {
+            // Keep plain socket errors as such: they become ConnectionRefusedError & co.
+            crate::transport::TransportError::Io(e) => ClientError::Io(e),
+            other => ClientError::Transport(other),
+        }
+    }
 }

@@ -13,11 +13,15 @@ use pyo3::types::{PyBytes, PyList};
 
 use super::events::{event_to_py, properties_from_py, properties_to_py, PropertyContext};
 use super::runtime;
-use crate::client::{ClientError, ClientHandle, ConnectParams, EventReceiver, Limits};
+use crate::client::{
+    ClientError, ClientHandle, ConnectOptions, ConnectParams, EventReceiver, Limits,
+};
 use crate::protocol::{
     Connect, Disconnect, PacketType, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling,
     Subscription, SubscriptionOptions, TopicFilter, TopicName, Will,
 };
+use crate::transport::tls::{client_config, ServerVerification, TlsClientSettings, TlsVersion};
+use crate::transport::WsClientSettings;
 
 /// paho's MQTTErrorCode values the core returns.
 const MQTT_ERR_SUCCESS: i32 = 0;
@@ -27,6 +31,40 @@ const MQTT_ERR_PAYLOAD_SIZE: i32 = 9;
 
 /// (topic, payload, qos, retain, properties) of a will, as client.py passes it.
 type WillArgs = (String, Vec<u8>, u8, bool, Option<Vec<u8>>);
+
+/// (ca_certs, certfile, keyfile, verification, tls13_only, alpn_protocols) from client.py's
+/// `tls_set`/`tls_set_context`/`tls_insecure_set`; verification 0 = full, 1 = no host name
+/// check, 2 = none (CERT_NONE).
+type TlsArgs = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    u8,
+    bool,
+    Vec<String>,
+);
+
+fn tls_config(args: TlsArgs) -> PyResult<std::sync::Arc<rustls::ClientConfig>> {
+    let (ca_file, cert_file, key_file, verification, tls13_only, alpn) = args;
+    let settings = TlsClientSettings {
+        ca_file: ca_file.map(Into::into),
+        cert_file: cert_file.map(Into::into),
+        key_file: key_file.map(Into::into),
+        verification: match verification {
+            0 => ServerVerification::Full,
+            1 => ServerVerification::SkipHostname,
+            _ => ServerVerification::None,
+        },
+        min_version: if tls13_only {
+            TlsVersion::Tls13
+        } else {
+            TlsVersion::Tls12
+        },
+        alpn_protocols: alpn.into_iter().map(String::into_bytes).collect(),
+    };
+    client_config(&settings)
+        .map_err(|e| ClientError::from(crate::transport::TransportError::Tls(e)).into())
+}
 
 /// Longest single wait without checking for signals (Ctrl-C).
 const SIGNAL_SLICE: Duration = Duration::from_millis(100);
@@ -71,7 +109,8 @@ impl ClientCore {
     /// Opens the TCP connection and sends CONNECT; does not wait for CONNACK.
     #[pyo3(signature = (host, port, keepalive, client_id, clean_start, connect_timeout,
         bind_address="", bind_port=0, username=None, password=None, will=None,
-        properties=None, protocol=4, bridge=false))]
+        properties=None, protocol=4, bridge=false, transport="tcp", ws_path="/mqtt",
+        ws_headers=None, tls=None))]
     #[allow(clippy::too_many_arguments)]
     fn connect(
         &self,
@@ -90,6 +129,10 @@ impl ClientCore {
         properties: Option<Vec<u8>>,
         protocol: u8,
         bridge: bool,
+        transport: &str,
+        ws_path: &str,
+        ws_headers: Option<Vec<(String, String)>>,
+        tls: Option<TlsArgs>,
     ) -> PyResult<()> {
         let version = protocol_version(protocol)?;
         *self.version.lock().unwrap_or_else(|p| p.into_inner()) = version;
@@ -130,9 +173,30 @@ impl ClientCore {
         if !(connect_timeout > 0.0 && connect_timeout.is_finite()) {
             return Err(PyValueError::new_err("connect_timeout must be positive"));
         }
+        let target = match transport {
+            "tcp" => ConnectOptions::tcp(host, port),
+            "unix" => ConnectOptions::unix(host),
+            "websockets" => {
+                let mut options = ConnectOptions::tcp(host, port);
+                options.websocket = Some(WsClientSettings {
+                    path: ws_path.to_owned(),
+                    headers: ws_headers.unwrap_or_default(),
+                    ..WsClientSettings::default()
+                });
+                options
+            }
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "transport must be \"websockets\", \"tcp\" or \"unix\", not {other}"
+                )))
+            }
+        };
+        let mut target = target;
+        if let Some(tls) = tls {
+            target.tls = Some(tls_config(tls)?);
+        }
         let params = ConnectParams {
-            host,
-            port,
+            target,
             bind,
             connect_timeout: Duration::from_secs_f64(connect_timeout),
             connect,

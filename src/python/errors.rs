@@ -30,23 +30,26 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 impl From<crate::client::ClientError> for PyErr {
     fn from(error: crate::client::ClientError) -> PyErr {
         use crate::client::ClientError;
-        use pyo3::exceptions::{PyOSError, PyTimeoutError, PyValueError};
+        use crate::transport::TransportError;
+        use pyo3::exceptions::{PyTimeoutError, PyValueError};
         match error {
             ClientError::Io(e) => e.into(),
             ClientError::ConnectTimeout(_) => PyTimeoutError::new_err(error.to_string()),
             // paho's connect() lets socket.gaierror through for an unknown host.
-            ClientError::UnknownHost(_) => Python::attach(|py| {
-                let message = error.to_string();
-                let gaierror = py
-                    .import("socket")
-                    .and_then(|m| m.getattr("gaierror"))
-                    .ok()
-                    .and_then(|t| t.cast_into::<pyo3::types::PyType>().ok());
-                match gaierror {
-                    Some(gaierror) => PyErr::from_type(gaierror, (-2, message)),
-                    None => PyOSError::new_err(message),
-                }
-            }),
+            ClientError::UnknownHost(_) => {
+                python_exception("socket", "gaierror", (-2, error.to_string()))
+            }
+            // paho raises ssl.SSLError (an OSError) for TLS failures and its own
+            // WebsocketConnectionError (a ConnectionError) for a refused upgrade.
+            ClientError::Transport(TransportError::Tls(_)) => {
+                python_exception("ssl", "SSLError", (1, error.to_string()))
+            }
+            ClientError::Transport(TransportError::WebSocket(_)) => python_exception(
+                "ferromqtt.client",
+                "WebsocketConnectionError",
+                (error.to_string(),),
+            ),
+            ClientError::Transport(TransportError::Io(e)) => e.into(),
             ClientError::NotConnected => MQTTError::new_err(error.to_string()),
             ClientError::QueueFull | ClientError::PacketIdsExhausted => {
                 MQTTError::new_err(error.to_string())
@@ -56,4 +59,22 @@ impl From<crate::client::ClientError> for PyErr {
             }
         }
     }
+}
+
+/// An instance of the Python exception `module.name` (an OSError if it cannot be found).
+fn python_exception<A>(module: &str, name: &str, args: A) -> PyErr
+where
+    A: for<'py> pyo3::IntoPyObject<'py> + Send + Sync + 'static + std::fmt::Debug,
+{
+    Python::attach(|py| {
+        let kind = py
+            .import(module)
+            .and_then(|m| m.getattr(name))
+            .ok()
+            .and_then(|t| t.cast_into::<pyo3::types::PyType>().ok());
+        match kind {
+            Some(kind) => PyErr::from_type(kind, args),
+            None => pyo3::exceptions::PyOSError::new_err(format!("{args:?}")),
+        }
+    })
 }

@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod aio;
 mod broker;
 mod client;
 pub mod errors;
@@ -19,6 +20,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     topic::register(m)?;
     client::register(m)?;
+    aio::register(m)?;
     broker::register(m)?;
     Ok(())
 }

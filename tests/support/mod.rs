@@ -328,6 +328,19 @@ pub fn response_with_reason(first: u8, packet_id: u16, reason: u8) -> Vec<u8> {
     packet(first, &body)
 }
 
+/// A publish response with a reason code and properties (MQTT 5).
+pub fn response_with_properties(
+    first: u8,
+    packet_id: u16,
+    reason: u8,
+    properties: &[Vec<u8>],
+) -> Vec<u8> {
+    let mut body = packet_id.to_be_bytes().to_vec();
+    body.push(reason);
+    body.extend(props(properties));
+    packet(first, &body)
+}
+
 pub const PINGREQ: [u8; 2] = [0xC0, 0x00];
 pub const PINGRESP: [u8; 2] = [0xD0, 0x00];
 pub const DISCONNECT: [u8; 2] = [0xE0, 0x00];

@@ -5,16 +5,16 @@
 //! Buffers are allocated when data arrives and released when idle, so an idle connection
 //! costs little. On any end it hands the session state and will back to the router.
 
+mod handshake;
+
 use super::auth::AuthHook;
 use super::config::BrokerConfig;
-use super::queue::{Control, Delivery, OutgoingQueue};
-use super::router::{ConnectReply, ConnectRequest, DisconnectReport, Expiry, RouterCommand};
-use super::session::{
-    decide_client_id, owned_topic, refusal, Action, CloseReason, Session, SessionLimits,
-};
+use super::queue::{Control, OutgoingQueue};
+use super::router::{DisconnectReport, Expiry, RouterCommand};
+use super::session::{Action, CloseReason, Session, SessionLimits};
 use super::stats::Counters;
-use crate::protocol::{decode, encode, DecodeError, Packet, ProtocolVersion, QoS, ReasonCode};
-use bytes::{Buf, Bytes, BytesMut};
+use crate::protocol::{decode, encode, Packet, ProtocolVersion, QoS, ReasonCode};
+use bytes::{Buf, BytesMut};
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::io;
@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio::time::{sleep_until, timeout, Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +33,8 @@ use tokio_util::sync::CancellationToken;
 const DRAIN_BATCH: usize = 256;
 /// Smallest read: big enough for many small packets, small enough for idle memory.
 const READ_CHUNK: usize = 4096;
+/// First read of a connection: most CONNECT packets fit, and it is freed right after.
+const CONNECT_CHUNK: usize = 256;
 /// How long a closing connection may take to flush its last packets.
 const CLOSE_FLUSH_DEADLINE: Duration = Duration::from_secs(1);
 
@@ -91,12 +93,10 @@ async fn start(
     }
     Some(Box::new(ConnectionTask {
         io: connection,
-        session: accepted.session,
+        session: *accepted.session,
         queue: accepted.queue,
         acks: VecDeque::new(),
         actions: Vec::new(),
-        deliveries: Vec::new(),
-        controls: Vec::new(),
         closing: None,
         more_pending: false,
         was_blocked: false,
@@ -120,7 +120,11 @@ struct Accepted {
 }
 
 enum Flush {
-    Done,
+    /// Everything written; `woken` if the queue's wake-up was consumed meanwhile (so
+    /// the caller must look at the queue again instead of waiting for another).
+    Done {
+        woken: bool,
+    },
     Interrupted,
 }
 
@@ -135,10 +139,11 @@ impl Connection {
         }
     }
 
-    /// Reads once into the read buffer; Ok(false) on end of stream.
-    fn try_read(&mut self) -> io::Result<Option<bool>> {
-        let wanted = if self.read_buf.capacity() - self.read_buf.len() < 512 {
-            READ_CHUNK.max(self.read_buf.len())
+    /// Reads once into the read buffer (growing it by at least `chunk` when nearly full);
+    /// Ok(Some(false)) on end of stream, Ok(None) when nothing was there.
+    fn try_read(&mut self, chunk: usize) -> io::Result<Option<bool>> {
+        let wanted = if self.read_buf.capacity() - self.read_buf.len() < chunk / 8 {
+            chunk.max(self.read_buf.len())
         } else {
             0
         };
@@ -159,6 +164,7 @@ impl Connection {
     /// does not read cannot hold a takeover or a shutdown.
     async fn flush(&mut self, interrupt_on: Option<&OutgoingQueue>) -> io::Result<Flush> {
         use tokio::io::AsyncWriteExt;
+        let mut woken = false;
         while !self.write_buf.is_empty() {
             let written = match interrupt_on {
                 None => self.stream.write(&self.write_buf).await?,
@@ -169,6 +175,7 @@ impl Connection {
                         if queue.has_close() {
                             return Ok(Flush::Interrupted);
                         }
+                        woken = true;
                         continue;
                     }
                     written = self.stream.write(&self.write_buf) => written?,
@@ -183,206 +190,12 @@ impl Connection {
         if self.write_buf.capacity() > 64 * 1024 {
             self.write_buf = BytesMut::new();
         }
-        Ok(Flush::Done)
+        Ok(Flush::Done { woken })
     }
 
     async fn flush_all(&mut self) -> io::Result<()> {
         self.flush(None).await.map(|_| ())
     }
-
-    /// Reads CONNECT within the connect timeout, checks it, asks the router for the
-    /// session and writes CONNACK. `None` means the connection is to be closed.
-    async fn handshake(&mut self) -> Option<Accepted> {
-        let deadline = Instant::now() + self.shared.config.connect_timeout_duration();
-        let max_packet_size = self.shared.limits.max_packet_size;
-        let connect = loop {
-            let mut head = [0u8; 16];
-            let head_len = self.read_buf.len().min(head.len());
-            head[..head_len].copy_from_slice(&self.read_buf[..head_len]);
-            match decode(&mut self.read_buf, ProtocolVersion::V311, max_packet_size) {
-                Ok(Some(Packet::Connect(connect))) => break connect,
-                Ok(Some(other)) => {
-                    // [MQTT-3.1.0-1] the first packet must be CONNECT.
-                    log::info!(
-                        "Client {} sent {:?} before CONNECT, disconnecting.",
-                        self.address,
-                        other.packet_type()
-                    );
-                    return None;
-                }
-                Ok(None) => {}
-                Err(error) => {
-                    self.refuse_bad_connect(&error, &head[..head_len]);
-                    return None;
-                }
-            }
-            tokio::select! {
-                _ = self.token.cancelled() => return None,
-                _ = tokio::time::sleep_until(deadline) => {
-                    log::info!("Client {} did not send CONNECT in time, disconnecting.", self.address);
-                    return None;
-                }
-                ready = self.stream.readable() => {
-                    if ready.is_err() {
-                        return None;
-                    }
-                    match self.try_read() {
-                        Ok(Some(true)) | Ok(None) => {}
-                        Ok(Some(false)) | Err(_) => return None,
-                    }
-                }
-            }
-        };
-        self.accept(*connect).await
-    }
-
-    fn refuse_bad_connect(&mut self, error: &DecodeError, head: &[u8]) {
-        log::info!("Bad CONNECT from {}: {error}", self.address);
-        let level = connect_level(head);
-        match error {
-            DecodeError::InvalidProtocolName(_) | DecodeError::UnsupportedProtocolLevel(_) => {
-                // [MQTT-3.1.2-2]: CONNACK 0x01 for 3.x, 0x84 for a v5 client, then close.
-                if level == Some(5) {
-                    self.encode(
-                        &refusal(ReasonCode::UnsupportedProtocolVersion),
-                        ProtocolVersion::V5,
-                    );
-                } else {
-                    self.encode(
-                        &refusal(ReasonCode::UnsupportedProtocolVersion),
-                        ProtocolVersion::V311,
-                    );
-                }
-            }
-            _ if level == Some(5) => {
-                self.encode(&refusal(error.reason_code()), ProtocolVersion::V5);
-            }
-            _ => {}
-        }
-    }
-
-    async fn accept(&mut self, connect: crate::protocol::Connect) -> Option<Accepted> {
-        let version = connect.protocol_version;
-        let shared = self.shared.clone();
-        let refuse = |this: &mut Connection, reason: ReasonCode| {
-            log::info!(
-                "Refused connection from {} as {:?}: {:?}.",
-                this.address,
-                connect.client_id,
-                reason
-            );
-            this.encode(&refusal(reason), version);
-        };
-        if version.is_v5() && connect.properties.authentication_method().is_some() {
-            refuse(self, ReasonCode::BadAuthenticationMethod);
-            return None;
-        }
-        if let Err(reason) = shared.auth.authenticate(&connect, self.address) {
-            refuse(self, reason);
-            return None;
-        }
-        let decision = match decide_client_id(
-            &connect,
-            shared.config.allow_zero_length_clientid,
-            assign_client_id,
-        ) {
-            Ok(decision) => decision,
-            Err(reason) => {
-                refuse(self, reason);
-                return None;
-            }
-        };
-        let client_id: Arc<str> = Arc::from(decision.client_id.as_str());
-        let (reply, receiver) = oneshot::channel();
-        let request = ConnectRequest {
-            connection_id: self.connection_id,
-            client_id: client_id.clone(),
-            username: connect.username.as_deref().map(Arc::from),
-            address: Some(self.address),
-            version,
-            clean_start: connect.clean_start,
-            keep_alive: connect.keep_alive,
-            reply,
-        };
-        if shared
-            .router
-            .send(RouterCommand::Connect(Box::new(request)))
-            .await
-            .is_err()
-        {
-            return None;
-        }
-        let reply: ConnectReply = tokio::select! {
-            reply = receiver => reply.ok()?,
-            _ = self.token.cancelled() => return None,
-        };
-        let now = Instant::now();
-        let mut connect = connect;
-        if let Some(will) = &mut connect.will {
-            // Own copies: slices would keep the whole CONNECT read buffer alive for the
-            // life of the connection.
-            will.payload = Bytes::copy_from_slice(&will.payload);
-            will.topic = owned_topic(&will.topic);
-        }
-        let mut session = Box::new(Session::new(
-            reply.session_id,
-            client_id,
-            &connect,
-            Some(self.address),
-            reply.state,
-            shared.limits.clone(),
-            shared.auth.clone(),
-            now,
-        ));
-        let connack = session.connack(reply.session_present, decision.assigned);
-        self.encode(&connack, version);
-        for packet in session.resend_unacknowledged(now) {
-            self.encode(&packet, version);
-        }
-        log::info!(
-            "New client connected from {} as {} (p{}, c{}, k{}{}).",
-            self.address,
-            session.client_id,
-            match version {
-                ProtocolVersion::V31 => 1,
-                ProtocolVersion::V311 => 2,
-                ProtocolVersion::V5 => 5,
-            },
-            u8::from(connect.clean_start),
-            connect.keep_alive,
-            connect
-                .username
-                .as_deref()
-                .map(|u| format!(", u'{u}'"))
-                .unwrap_or_default()
-        );
-        Some(Accepted {
-            session,
-            queue: reply.queue,
-        })
-    }
-}
-
-/// The protocol level byte of a CONNECT's first bytes, if they get that far.
-fn connect_level(head: &[u8]) -> Option<u8> {
-    let mut index = 1;
-    loop {
-        let byte = *head.get(index)?;
-        index += 1;
-        if byte & 0x80 == 0 || index > 4 {
-            break;
-        }
-    }
-    let name_len = usize::from(u16::from_be_bytes([
-        *head.get(index)?,
-        *head.get(index + 1)?,
-    ]));
-    head.get(index + 2 + name_len).copied()
-}
-
-/// A unique id for a client that sent an empty one.
-fn assign_client_id() -> String {
-    format!("auto-{:032x}", rand::random::<u128>())
 }
 
 enum AckState {
@@ -400,13 +213,12 @@ struct PendingAck {
 
 struct ConnectionTask {
     io: Connection,
-    session: Box<Session>,
+    /// Inline: the task is one allocation per connection.
+    session: Session,
     queue: Arc<OutgoingQueue>,
     /// QoS 1/2 acknowledgements in PUBLISH order ([MQTT-4.6.0-2]).
     acks: VecDeque<PendingAck>,
     actions: Vec<Action>,
-    deliveries: Vec<Delivery>,
-    controls: Vec<Control>,
     closing: Option<CloseReason>,
     /// The last drain filled its batch: drain again without waiting for a wake-up.
     more_pending: bool,
@@ -446,8 +258,25 @@ impl ConnectionTask {
                 self.pump_deliveries(now);
             }
             let interrupt_on = self.closing.is_none().then_some(&*queue);
-            match self.io.flush(interrupt_on).await {
-                Ok(Flush::Done) => {}
+            let flushed = if self.io.write_buf.is_empty() {
+                Ok(Flush::Done { woken: false })
+            } else if let Some(reason) = &self.closing {
+                // A closing connection gets a deadline: a client that does not read must
+                // not hold up a takeover or a shutdown.
+                let reason = reason.clone();
+                match Box::pin(timeout(CLOSE_FLUSH_DEADLINE, self.io.flush(None))).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        self.io.write_buf.clear();
+                        return reason;
+                    }
+                }
+            } else {
+                // Boxed: kept out of the idle future (see `run`).
+                Box::pin(self.io.flush(interrupt_on)).await
+            };
+            match flushed {
+                Ok(Flush::Done { woken }) => self.more_pending |= woken,
                 Ok(Flush::Interrupted) => {
                     self.cancelled();
                     continue;
@@ -520,9 +349,9 @@ impl ConnectionTask {
             return;
         }
         let mut reason = ReasonCode::ServerShuttingDown;
-        self.controls.clear();
-        self.queue.take_control(&mut self.controls);
-        for control in self.controls.drain(..) {
+        let mut controls = Vec::new();
+        self.queue.take_control(&mut controls);
+        for control in controls {
             if let Control::Close(code) = control {
                 reason = code;
             }
@@ -541,7 +370,7 @@ impl ConnectionTask {
     /// Reads what the socket has and handles every complete packet. Some(reason) when the
     /// connection ends at once (socket closed or failed).
     async fn read_and_handle(&mut self) -> Option<CloseReason> {
-        match self.io.try_read() {
+        match self.io.try_read(READ_CHUNK) {
             Ok(Some(true)) => {}
             Ok(None) => {
                 // A spurious wake-up: keep no buffer while idle.
@@ -649,10 +478,9 @@ impl ConnectionTask {
     }
 
     fn handle_control(&mut self) {
-        self.controls.clear();
-        self.queue.take_control(&mut self.controls);
-        let mut controls = std::mem::take(&mut self.controls);
-        for control in controls.drain(..) {
+        let mut controls = Vec::new();
+        self.queue.take_control(&mut controls);
+        for control in controls {
             match control {
                 Control::PublishDone {
                     packet_id,
@@ -681,7 +509,6 @@ impl ConnectionTask {
                 }
             }
         }
-        self.controls = controls;
     }
 
     /// Writes acknowledgements from the front while they are due.
@@ -704,13 +531,12 @@ impl ConnectionTask {
 
     fn pump_deliveries(&mut self, now: Instant) {
         let budget = self.session.send_budget();
-        self.deliveries.clear();
-        self.queue.drain(&mut self.deliveries, DRAIN_BATCH, budget);
-        self.more_pending = self.deliveries.len() == DRAIN_BATCH;
+        let mut deliveries = Vec::new();
+        self.queue.drain(&mut deliveries, DRAIN_BATCH, budget);
+        self.more_pending = deliveries.len() == DRAIN_BATCH;
         let version = self.version();
         let mut sent = 0;
-        let mut deliveries = std::mem::take(&mut self.deliveries);
-        for delivery in deliveries.drain(..) {
+        for delivery in deliveries {
             match self.session.deliver(delivery, now) {
                 Some(packet) => {
                     self.io.encode(&packet, version);
@@ -719,7 +545,6 @@ impl ConnectionTask {
                 None => Counters::add(&self.io.shared.counters.messages_dropped, 1),
             }
         }
-        self.deliveries = deliveries;
         Counters::add(&self.io.shared.counters.messages_sent, sent);
     }
 
@@ -752,12 +577,12 @@ impl ConnectionTask {
         };
         let Session {
             id, state, will, ..
-        } = *session;
+        } = session;
         let report = DisconnectReport {
             connection_id: self.io.connection_id,
             session_id: id,
-            state,
-            will,
+            state: Box::new(state),
+            will: will.map(|will| *will),
             reason,
             expiry,
         };
@@ -791,26 +616,6 @@ fn poll_optional<F: Future + Unpin>(future: &mut Option<F>, cx: &mut Context<'_>
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn connect_level_is_read_from_the_raw_bytes() {
-        let v5 = [0x10, 0x10, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02];
-        assert_eq!(connect_level(&v5), Some(5));
-        let v31 = [
-            0x10, 0x10, 0x00, 0x06, b'M', b'Q', b'I', b's', b'd', b'p', 0x03,
-        ];
-        assert_eq!(connect_level(&v31), Some(3));
-        assert_eq!(connect_level(&[0x10]), None);
-    }
-
-    #[test]
-    fn assigned_ids_are_unique() {
-        assert_ne!(assign_client_id(), assign_client_id());
-    }
-}
-#[cfg(test)]
 mod memory_tests {
     use super::*;
 
@@ -836,6 +641,7 @@ mod memory_tests {
         let future = run(shared, stream, address, CancellationToken::new(), None);
         let size = std::mem::size_of_val(&future);
         assert!(size <= 512, "connection future is {size} bytes");
-        assert!(std::mem::size_of::<ConnectionTask>() <= 320);
+        let task = std::mem::size_of::<ConnectionTask>();
+        assert!(task <= 600, "connection task is {task} bytes");
     }
 }

@@ -1,0 +1,693 @@
+"""asyncio MQTT client with aiomqtt's shape, over ferromqtt's Rust core.
+
+::
+
+    async with Client("127.0.0.1", 1883) as client:
+        await client.subscribe("sensors/#", qos=1)
+        await client.publish("sensors/a", b"21.5", qos=1)   # returns once PUBACK arrived
+        async for message in client.messages:
+            print(message.topic, message.payload)
+
+Network IO, keepalive and the QoS flows run on ferromqtt's background runtime, never
+holding the GIL; no thread is started per client. Each awaitable completes on the event
+loop with one ``call_soon_threadsafe``, and inbound messages cross in batches: one wake-up
+of the loop takes every message buffered by then.
+
+Differences from aiomqtt 2.x (whose names and signatures this module keeps):
+
+* Inbound messages are never discarded: ``max_queued_incoming_messages`` bounds a buffer
+  (default 1000); when it is full the client stops reading the socket and TCP pushes back
+  on the broker, so a consumer that does not read cannot make memory grow. Acknowledgements
+  arrive on the same socket behind those messages: a client that subscribes should read
+  its messages (in a task of its own) for its publishes to complete.
+* ``publish()`` raises ``MqttCodeError`` when an MQTT 5 PUBACK/PUBREC refuses the message
+  (reason code >= 0x80). With ``max_queued_outgoing_messages`` set, a publish on a full
+  queue waits for room instead of failing.
+* The loss of the connection raises ``MqttConnectionLostError`` (a ``MqttCodeError``) from
+  pending calls and from the message iterator; reconnecting is the user's job, as in aiomqtt.
+* ``client.messages.filtered(*wildcards)`` iterates over the messages matching any of the
+  filters (others are consumed and skipped).
+* TLS, WebSocket, Unix sockets, proxies, socket options and ``queue_type`` are not
+  available yet (NotImplementedError when set).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import enum
+import logging
+import math
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from types import TracebackType
+from typing import Any, Optional, Union
+
+from ferromqtt import _core
+from ferromqtt.client import (
+    MQTT_CLEAN_START_FIRST_ONLY,
+    _base62,
+    _encode_payload,
+    convert_connack_rc_to_reason_code,
+    error_string,
+)
+from ferromqtt.enums import MQTTErrorCode
+from ferromqtt.packettypes import PacketTypes
+from ferromqtt.properties import Properties
+from ferromqtt.reasoncodes import ReasonCode
+from ferromqtt.subscribeoptions import SubscribeOptions
+
+__all__ = [
+    "Client",
+    "Message",
+    "MessagesIterator",
+    "MqttCodeError",
+    "MqttConnectError",
+    "MqttConnectionLostError",
+    "MqttError",
+    "MqttReentrantError",
+    "ProtocolVersion",
+    "Topic",
+    "TopicLike",
+    "Wildcard",
+    "WildcardLike",
+    "Will",
+]
+
+MQTT_LOGGER = logging.getLogger("mqtt")
+
+PayloadType = Union[str, bytes, bytearray, int, float, None]
+
+# Messages taken from the core per wake-up of the event loop.
+_BATCH = 256
+_MAX_TOPIC_LENGTH = 65535
+
+
+# ---- exceptions (aiomqtt's hierarchy) ------------------------------------------------------
+class MqttError(Exception):
+    """Base class of the errors this client raises."""
+
+
+class MqttCodeError(MqttError):
+    """An error with an MQTT reason code or a paho error code in ``rc``."""
+
+    def __init__(self, rc: int | ReasonCode | None, *args: Any) -> None:
+        super().__init__(*args)
+        self.rc = rc
+
+    def __str__(self) -> str:
+        if isinstance(self.rc, ReasonCode):
+            return f"[code:{self.rc.value}] {self.rc!s}"
+        if isinstance(self.rc, int):
+            return f"[code:{self.rc}] {error_string(self.rc)}"
+        return f"[code:{self.rc}] {super().__str__()}"
+
+
+class MqttConnectError(MqttCodeError):
+    """The broker refused the connection (CONNACK with a failure code)."""
+
+    def __init__(self, rc: ReasonCode) -> None:
+        super().__init__(rc, "Connection refused")
+
+
+class MqttConnectionLostError(MqttCodeError):
+    """The connection ended without ``disconnect()``: the socket closed, keepalive expired,
+    the broker sent DISCONNECT (``rc`` is its ReasonCode) or broke the protocol. Reconnect
+    with ``async with client:`` again."""
+
+
+class MqttReentrantError(MqttError):
+    """``async with client`` while the client is already connected."""
+
+
+# ---- values --------------------------------------------------------------------------------
+class ProtocolVersion(enum.IntEnum):
+    """The MQTT protocol versions (the values of paho's MQTTv31, MQTTv311, MQTTv5)."""
+
+    V31 = 3
+    V311 = 4
+    V5 = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class Will:
+    """The message the broker publishes when the client disappears without DISCONNECT."""
+
+    topic: str
+    payload: PayloadType = None
+    qos: int = 0
+    retain: bool = False
+    properties: Optional[Properties] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Wildcard:
+    """A topic filter (may hold ``+`` and ``#``): can be subscribed to, not published to."""
+
+    value: str
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.value, str):
+            raise TypeError("Wildcard must be of type str")
+        try:
+            _core.validate_topic_filter(self.value)
+        except ValueError:
+            raise ValueError(f"Invalid wildcard: {self.value}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Topic(Wildcard):
+    """A topic name: can be published and subscribed to."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.value, str):
+            raise TypeError("Topic must be of type str")
+        try:
+            _core.validate_topic_name(self.value)
+        except ValueError:
+            raise ValueError(f"Invalid topic: {self.value}") from None
+
+    def matches(self, wildcard: WildcardLike) -> bool:
+        """Whether this topic matches ``wildcard`` (a ``$share/<group>/`` prefix is
+        ignored; a leading wildcard does not match a ``$`` topic)."""
+        value = wildcard.value if isinstance(wildcard, Wildcard) else Wildcard(wildcard).value
+        if value.startswith("$share/"):
+            value = value.split("/", 2)[2] if value.count("/") >= 2 else ""
+        return _core.topic_matches_sub(value, self.value)
+
+
+TopicLike = Union[str, Topic]
+WildcardLike = Union[str, Wildcard]
+
+
+def _trusted_topic(value: str) -> Topic:
+    """A Topic for a name the core has already validated."""
+    topic = object.__new__(Topic)
+    object.__setattr__(topic, "value", value)
+    return topic
+
+
+class Message:
+    """A message received from the broker (yielded by ``client.messages``).
+
+    ``topic`` is a :class:`Topic`, ``payload`` bytes, ``properties`` a Properties object
+    for MQTT 5 (None for 3.x). ``mid`` is the packet id (0 for QoS 0).
+    """
+
+    __slots__ = ("_topic", "payload", "qos", "retain", "mid", "_properties", "_raw_properties")
+
+    def __init__(
+        self,
+        topic: TopicLike,
+        payload: bytes,
+        qos: int,
+        retain: bool,
+        mid: int,
+        properties: Properties | None,
+    ) -> None:
+        self._topic: Topic | str = topic if isinstance(topic, Topic) else Topic(topic)
+        self.payload = payload
+        self.qos = qos
+        self.retain = retain
+        self.mid = mid
+        self._properties = properties
+        self._raw_properties: bytes | None = None
+
+    @classmethod
+    def _from_core(cls, item: tuple[Any, ...]) -> Message:
+        mid, topic, payload, qos, retain, _dup, raw = item
+        message = cls.__new__(cls)
+        message._topic = topic  # becomes a Topic on first access
+        message.payload = payload
+        message.qos = qos
+        message.retain = retain
+        message.mid = mid
+        message._properties = None
+        message._raw_properties = raw
+        return message
+
+    @property
+    def topic(self) -> Topic:
+        topic = self._topic
+        if isinstance(topic, str):
+            topic = self._topic = _trusted_topic(topic)
+        return topic
+
+    @topic.setter
+    def topic(self, value: TopicLike) -> None:
+        self._topic = value if isinstance(value, Topic) else Topic(value)
+
+    @property
+    def properties(self) -> Properties | None:
+        if self._raw_properties is not None:
+            properties = Properties(PacketTypes.PUBLISH)
+            properties.unpack(self._raw_properties)
+            self._properties, self._raw_properties = properties, None
+        return self._properties
+
+    @properties.setter
+    def properties(self, value: Properties | None) -> None:
+        self._properties, self._raw_properties = value, None
+
+    def __lt__(self, other: Message) -> bool:
+        return self.mid < other.mid
+
+    def __repr__(self) -> str:
+        return (
+            f"Message(topic={str(self.topic)!r}, payload=<{len(self.payload)} bytes>, "
+            f"qos={self.qos}, retain={self.retain}, mid={self.mid})"
+        )
+
+
+class MessagesIterator:
+    """Dynamic view of the client's inbound messages: ``async for message in it``.
+
+    Every iterator of one client reads the same stream. Cancelling a task that waits here
+    loses no message. When the connection has ended and every buffered message has been
+    read, iteration raises ``MqttConnectionLostError`` (lost) or ``MqttError`` (after
+    ``disconnect``).
+    """
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self
+
+    async def __anext__(self) -> Message:
+        return await self._client._next_message()
+
+    def __len__(self) -> int:
+        """Messages received and not yet read."""
+        client = self._client
+        return len(client._inbox) + client._core.buffered()
+
+    async def filtered(self, *wildcards: WildcardLike) -> AsyncIterator[Message]:
+        """Only the messages whose topic matches one of ``wildcards`` (paho's
+        ``topic_matches_sub`` rules); the others are consumed and skipped."""
+        filters = [Wildcard(w) if isinstance(w, str) else w for w in wildcards]
+        while True:
+            message = await self._client._next_message()
+            topic = message.topic
+            if any(topic.matches(w) for w in filters):
+                yield message
+
+
+class Client:
+    """Asynchronous context manager for one connection to an MQTT broker (aiomqtt's API).
+
+    ``async with Client(...) as client`` connects and waits for the CONNACK (raising
+    ``MqttConnectError`` when refused, ``MqttError`` when the broker cannot be reached);
+    leaving the block disconnects. The client can be entered again after it left (or after
+    the connection was lost), not while it is connected.
+    """
+
+    def __init__(
+        self,
+        hostname: str,
+        port: int = 1883,
+        *,
+        username: str | None = None,
+        password: str | bytes | None = None,
+        logger: logging.Logger | None = None,
+        identifier: str | None = None,
+        queue_type: type | None = None,
+        protocol: ProtocolVersion | int | None = None,
+        will: Will | None = None,
+        clean_session: bool | None = None,
+        transport: str = "tcp",
+        timeout: float | None = None,
+        keepalive: int = 60,
+        bind_address: str = "",
+        bind_port: int = 0,
+        clean_start: int | bool = MQTT_CLEAN_START_FIRST_ONLY,
+        max_queued_incoming_messages: int | None = None,
+        max_queued_outgoing_messages: int | None = None,
+        max_inflight_messages: int | None = None,
+        max_concurrent_outgoing_calls: int | None = None,
+        properties: Properties | None = None,
+        tls_context: Any = None,
+        tls_params: Any = None,
+        tls_insecure: bool | None = None,
+        proxy: Any = None,
+        socket_options: Iterable[Any] | None = None,
+        websocket_path: str | None = None,
+        websocket_headers: Any = None,
+    ) -> None:
+        unsupported = {
+            "queue_type": queue_type is not None,
+            "transport": transport != "tcp",
+            "tls_context": tls_context is not None,
+            "tls_params": tls_params is not None,
+            "tls_insecure": tls_insecure is not None,
+            "proxy": proxy is not None,
+            "socket_options": bool(socket_options),
+            "websocket_path": websocket_path is not None,
+            "websocket_headers": websocket_headers is not None,
+        }
+        for name, used in unsupported.items():
+            if used:
+                raise NotImplementedError(f"{name} is not available yet in ferromqtt.aio")
+        self._protocol = ProtocolVersion(protocol if protocol is not None else 4)
+        if self._protocol != ProtocolVersion.V5 and clean_session is None:
+            clean_session = True
+        if identifier is None or identifier == "":
+            identifier = ""
+            if self._protocol == ProtocolVersion.V31:
+                identifier = _base62(uuid.uuid4().int, padding=22)
+        if self._protocol != ProtocolVersion.V5 and not clean_session and not identifier:
+            raise ValueError("A client id must be provided if clean session is False.")
+        if will is not None and not 0 <= will.qos <= 2:
+            raise ValueError("Invalid QoS level.")
+        self._hostname = hostname
+        self._port = port
+        self._username = username
+        if isinstance(password, str):
+            password = password.encode("utf-8")
+        self._password = password
+        self._logger = logger if logger is not None else MQTT_LOGGER
+        self._identifier = identifier
+        self._will = will
+        self._clean_session = clean_session
+        self._clean_start = clean_start
+        self._first_connect = True
+        self.timeout = 10.0 if timeout is None else timeout
+        self._keepalive = keepalive
+        self._bind_address = bind_address
+        self._bind_port = bind_port
+        self._properties = properties
+        self._core = _core.AsyncClientCore(
+            int(self._protocol),
+            20 if max_inflight_messages is None else max_inflight_messages,
+            max_queued_outgoing_messages or 0,
+            None
+            if max_queued_incoming_messages is None or max_queued_incoming_messages <= 0
+            else max_queued_incoming_messages,
+        )
+        self._inbox: collections.deque[Message] = collections.deque()
+        self._connected = False
+        self._outgoing_calls_sem = (
+            asyncio.Semaphore(max_concurrent_outgoing_calls)
+            if max_concurrent_outgoing_calls is not None
+            else None
+        )
+
+    # ---- properties --------------------------------------------------------------------
+    @property
+    def identifier(self) -> str:
+        """The client identifier (for MQTT 5, the one the broker assigned when it was empty)."""
+        if not self._identifier and self._protocol == ProtocolVersion.V5:
+            return self._core.assigned_client_id() or ""
+        return self._identifier
+
+    @property
+    def messages(self) -> MessagesIterator:
+        """Dynamic view of the client's inbound messages."""
+        return MessagesIterator(self)
+
+    # ---- connection --------------------------------------------------------------------
+    async def __aenter__(self) -> Client:
+        if self._connected or self._core.is_open():
+            raise MqttReentrantError("The client context manager is reusable, but not reentrant")
+        self._connected = True
+        try:
+            await self._connect()
+        except BaseException:
+            self._connected = False
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._connected = False
+        await self._core.disconnect(0, None, self._timeout(None))
+
+    async def _connect(self) -> None:
+        if self._protocol == ProtocolVersion.V5:
+            if self._clean_start == MQTT_CLEAN_START_FIRST_ONLY:
+                clean = self._first_connect
+            else:
+                clean = bool(self._clean_start)
+        else:
+            clean = bool(self._clean_session)
+        will = None
+        if self._will is not None:
+            will = (
+                self._will.topic,
+                bytes(_encode_payload(self._will.payload)),
+                self._will.qos,
+                self._will.retain,
+                _pack(self._will.properties, self._protocol),
+            )
+        try:
+            session_present, rc_v3, reason_value, props = await self._core.connect(
+                self._hostname,
+                self._port,
+                self._keepalive,
+                self._identifier,
+                clean,
+                self._timeout(None),
+                self._bind_address,
+                self._bind_port,
+                self._username,
+                self._password,
+                will,
+                _pack(self._properties, self._protocol),
+            )
+        except _core.ConnectionClosedError:
+            raise self._lost_error("Connection closed before CONNACK") from None
+        except OSError as exc:  # refused, unreachable, unknown host, timed out
+            raise MqttError(str(exc) or "Operation timed out") from None
+        self._first_connect = False
+        if reason_value != 0:
+            if self._protocol == ProtocolVersion.V5:
+                reason = ReasonCode(PacketTypes.CONNACK, identifier=reason_value)
+            else:
+                reason = convert_connack_rc_to_reason_code(rc_v3)
+            raise MqttConnectError(reason)
+        self.session_present = bool(session_present)
+        self.connack_properties = _unpack(PacketTypes.CONNACK, props)
+
+    def _timeout(self, timeout: float | None) -> float | None:
+        value = self.timeout if timeout is None else timeout
+        return None if value == math.inf else value
+
+    def _lost_error(self, message: str) -> MqttError:
+        """The error for an operation the end of the connection interrupted."""
+        reason = self._core.close_reason()
+        if reason is None:
+            return MqttCodeError(MQTTErrorCode.MQTT_ERR_NO_CONN, message)
+        cause, code, props, detail = reason
+        if cause == _core.CAUSE_REQUESTED:
+            return MqttCodeError(MQTTErrorCode.MQTT_ERR_NO_CONN, message)
+        if cause == _core.CAUSE_SERVER:
+            rc: int | ReasonCode = ReasonCode(PacketTypes.DISCONNECT, identifier=code or 0)
+        elif cause == _core.CAUSE_KEEPALIVE:
+            rc = MQTTErrorCode.MQTT_ERR_KEEPALIVE
+        elif cause == _core.CAUSE_PROTOCOL:
+            rc = MQTTErrorCode.MQTT_ERR_PROTOCOL
+        else:
+            rc = MQTTErrorCode.MQTT_ERR_CONN_LOST
+        error = MqttConnectionLostError(rc, message)
+        error.properties = _unpack(PacketTypes.DISCONNECT, props)  # type: ignore[attr-defined]
+        error.detail = detail  # type: ignore[attr-defined]
+        return error
+
+    async def _call(self, awaitable: Any) -> Any:
+        """Awaits a core operation, turning its failures into this module's errors."""
+        try:
+            return await awaitable
+        except TimeoutError:
+            raise MqttError("Operation timed out") from None
+        except _core.ConnectionClosedError:
+            raise self._lost_error("Disconnected before the operation completed") from None
+
+    def _check_connected(self, what: str) -> None:
+        if not self._core.is_open():
+            raise self._lost_error(f"Could not {what}")
+
+    # ---- operations --------------------------------------------------------------------
+    async def publish(
+        self,
+        /,
+        topic: str,
+        payload: PayloadType = None,
+        qos: int = 0,
+        retain: bool = False,
+        properties: Properties | None = None,
+        *args: Any,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Publish and wait until the broker acknowledged it (QoS 1 PUBACK, QoS 2 PUBCOMP)
+        or, for QoS 0, until it was written. Cancelling the wait does not take the message
+        back once it was handed to the connection."""
+        if args or kwargs:
+            raise TypeError("unexpected arguments to publish()")
+        if not 0 <= qos <= 2:
+            raise ValueError("Invalid QoS level.")
+        if isinstance(topic, Topic):
+            topic = topic.value
+        if self._protocol != ProtocolVersion.V5 and not topic:
+            raise ValueError("Invalid topic.")
+        data = _encode_payload(payload)
+        self._check_connected("publish message")
+        sem = self._outgoing_calls_sem
+        if sem is not None:
+            await sem.acquire()
+        try:
+            try:
+                awaitable = self._core.publish(
+                    topic,
+                    data,
+                    qos,
+                    retain,
+                    _pack(properties, self._protocol),
+                    self._timeout(timeout),
+                )
+            except _core.MQTTError:
+                raise self._lost_error("Could not publish message") from None
+            reason_value, _props = await self._call(awaitable)
+        finally:
+            if sem is not None:
+                sem.release()
+        if reason_value >= 0x80:
+            raise MqttCodeError(
+                ReasonCode(PacketTypes.PUBACK, identifier=reason_value), "Publish refused"
+            )
+
+    async def subscribe(
+        self,
+        /,
+        topic: Any,
+        qos: int = 0,
+        options: SubscribeOptions | None = None,
+        properties: Properties | None = None,
+        *args: Any,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> list[ReasonCode]:
+        """Subscribe to ``"filter"``, ``("filter", qos)``, ``("filter", SubscribeOptions)``
+        or a list of them; returns the SUBACK's reason codes (granted QoS or failure)."""
+        if args or kwargs:
+            raise TypeError("unexpected arguments to subscribe()")
+        items = _subscriptions(topic, qos, options, self._protocol)
+        self._check_connected("subscribe to topic")
+        sem = self._outgoing_calls_sem
+        if sem is not None:
+            await sem.acquire()
+        try:
+            try:
+                awaitable = self._core.subscribe(
+                    items, _pack(properties, self._protocol), self._timeout(timeout)
+                )
+            except _core.MQTTError:
+                raise self._lost_error("Could not subscribe to topic") from None
+            codes, _props = await self._call(awaitable)
+        finally:
+            if sem is not None:
+                sem.release()
+        return [ReasonCode(PacketTypes.SUBACK, identifier=code) for code in codes]
+
+    async def unsubscribe(
+        self,
+        /,
+        topic: str | list[str],
+        properties: Properties | None = None,
+        *args: Any,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Unsubscribe from one topic filter or a list of them; returns on UNSUBACK."""
+        if args or kwargs:
+            raise TypeError("unexpected arguments to unsubscribe()")
+        topics = [topic] if isinstance(topic, (str, Wildcard)) else list(topic)
+        filters = [t.value if isinstance(t, Wildcard) else t for t in topics]
+        if not filters or not all(isinstance(t, str) and t for t in filters):
+            raise ValueError("Invalid topic.")
+        self._check_connected("unsubscribe from topic")
+        sem = self._outgoing_calls_sem
+        if sem is not None:
+            await sem.acquire()
+        try:
+            try:
+                awaitable = self._core.unsubscribe(
+                    filters, _pack(properties, self._protocol), self._timeout(timeout)
+                )
+            except _core.MQTTError:
+                raise self._lost_error("Could not unsubscribe from topic") from None
+            await self._call(awaitable)
+        finally:
+            if sem is not None:
+                sem.release()
+
+    async def _next_message(self) -> Message:
+        inbox = self._inbox
+        core = self._core
+        while True:
+            if inbox:
+                return inbox.popleft()
+            batch = core.take_messages(_BATCH)
+            if batch:
+                inbox.extend(map(Message._from_core, batch))
+                continue
+            # Waits without taking anything: a cancelled wait loses no message.
+            if not await core.wait_messages():
+                raise self._lost_error("Disconnected during message iteration")
+
+
+def _pack(properties: Properties | None, protocol: ProtocolVersion) -> bytes | None:
+    if properties is None or protocol != ProtocolVersion.V5:
+        return None
+    return bytes(properties.pack())
+
+
+def _unpack(packet_type: int, data: bytes | None) -> Properties | None:
+    if data is None:
+        return None
+    properties = Properties(packet_type)
+    properties.unpack(data)
+    return properties
+
+
+def _subscriptions(
+    topic: Any, qos: int, options: SubscribeOptions | None, protocol: ProtocolVersion
+) -> list[tuple[str, int, bool, bool, int]]:
+    """(filter, qos, no_local, retain_as_published, retain_handling) items, as paho reads
+    the forms subscribe() accepts."""
+    if isinstance(topic, (str, Wildcard)):
+        entries: list[tuple[Any, Any]] = [(topic, options if options is not None else qos)]
+        if options is not None and qos != 0:
+            raise ValueError("Subscribe options and qos parameters cannot be combined.")
+    elif isinstance(topic, tuple):
+        entries = [topic]
+    elif isinstance(topic, list) and topic:
+        entries = list(topic)
+    else:
+        raise ValueError("Invalid subscription")
+    items = []
+    for entry in entries:
+        name, how = entry
+        if isinstance(name, Wildcard):
+            name = name.value
+        if not isinstance(name, str) or not name:
+            raise ValueError("Invalid topic.")
+        if isinstance(how, SubscribeOptions):
+            if protocol != ProtocolVersion.V5:
+                raise ValueError("Subscribe options need MQTT 5")
+            items.append(
+                (name, how.QoS, bool(how.noLocal), bool(how.retainAsPublished), how.retainHandling)
+            )
+        else:
+            if not isinstance(how, int) or not 0 <= how <= 2:
+                raise ValueError("Invalid QoS level.")
+            items.append((name, how, False, False, 0))
+    return items

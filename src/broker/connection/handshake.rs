@@ -1,0 +1,238 @@
+//! The handshake of a new connection: CONNECT within the connect timeout, its checks
+//! (protocol name and level, authentication method, auth hook, client id), the router's
+//! session and the CONNACK. Anything refused is answered as the version expects, then
+//! closed.
+
+use super::{Accepted, Connection, CONNECT_CHUNK};
+use crate::broker::router::{ConnectReply, ConnectRequest, RouterCommand};
+use crate::broker::session::{decide_client_id, owned_topic, refusal, Session};
+use crate::protocol::{decode, DecodeError, Packet, ProtocolVersion, ReasonCode};
+use bytes::Bytes;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+impl Connection {
+    /// Reads CONNECT within the connect timeout, checks it, asks the router for the
+    /// session and writes CONNACK. `None` means the connection is to be closed.
+    pub(super) async fn handshake(&mut self) -> Option<Accepted> {
+        let deadline = Instant::now() + self.shared.config.connect_timeout_duration();
+        let max_packet_size = self.shared.limits.max_packet_size;
+        let connect = loop {
+            let mut head = [0u8; 16];
+            let head_len = self.read_buf.len().min(head.len());
+            head[..head_len].copy_from_slice(&self.read_buf[..head_len]);
+            match decode(&mut self.read_buf, ProtocolVersion::V311, max_packet_size) {
+                Ok(Some(Packet::Connect(connect))) => break connect,
+                Ok(Some(other)) => {
+                    // [MQTT-3.1.0-1] the first packet must be CONNECT.
+                    log::info!(
+                        "Client {} sent {:?} before CONNECT, disconnecting.",
+                        self.address,
+                        other.packet_type()
+                    );
+                    return None;
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    self.refuse_bad_connect(&error, &head[..head_len]);
+                    return None;
+                }
+            }
+            tokio::select! {
+                _ = self.token.cancelled() => return None,
+                _ = tokio::time::sleep_until(deadline) => {
+                    log::info!("Client {} did not send CONNECT in time, disconnecting.", self.address);
+                    return None;
+                }
+                ready = self.stream.readable() => {
+                    if ready.is_err() {
+                        return None;
+                    }
+                    match self.try_read(CONNECT_CHUNK) {
+                        Ok(Some(true)) | Ok(None) => {}
+                        Ok(Some(false)) | Err(_) => return None,
+                    }
+                }
+            }
+        };
+        self.accept(*connect).await
+    }
+
+    fn refuse_bad_connect(&mut self, error: &DecodeError, head: &[u8]) {
+        log::info!("Bad CONNECT from {}: {error}", self.address);
+        let level = connect_level(head);
+        match error {
+            DecodeError::InvalidProtocolName(_) | DecodeError::UnsupportedProtocolLevel(_) => {
+                // [MQTT-3.1.2-2]: CONNACK 0x01 for 3.x, 0x84 for a v5 client, then close.
+                if level == Some(5) {
+                    self.encode(
+                        &refusal(ReasonCode::UnsupportedProtocolVersion),
+                        ProtocolVersion::V5,
+                    );
+                } else {
+                    self.encode(
+                        &refusal(ReasonCode::UnsupportedProtocolVersion),
+                        ProtocolVersion::V311,
+                    );
+                }
+            }
+            _ if level == Some(5) => {
+                self.encode(&refusal(error.reason_code()), ProtocolVersion::V5);
+            }
+            _ => {}
+        }
+    }
+
+    async fn accept(&mut self, connect: crate::protocol::Connect) -> Option<Accepted> {
+        let version = connect.protocol_version;
+        let shared = self.shared.clone();
+        let refuse = |this: &mut Connection, reason: ReasonCode| {
+            log::info!(
+                "Refused connection from {} as {:?}: {:?}.",
+                this.address,
+                connect.client_id,
+                reason
+            );
+            this.encode(&refusal(reason), version);
+        };
+        if version.is_v5() && connect.properties.authentication_method().is_some() {
+            refuse(self, ReasonCode::BadAuthenticationMethod);
+            return None;
+        }
+        if version.is_v5()
+            && !shared.config.retain_available
+            && connect.will.as_ref().is_some_and(|will| will.retain)
+        {
+            // [MQTT-3.2.2-13]
+            refuse(self, ReasonCode::RetainNotSupported);
+            return None;
+        }
+        if let Err(reason) = shared.auth.authenticate(&connect, self.address) {
+            refuse(self, reason);
+            return None;
+        }
+        let decision = match decide_client_id(
+            &connect,
+            shared.config.allow_zero_length_clientid,
+            assign_client_id,
+        ) {
+            Ok(decision) => decision,
+            Err(reason) => {
+                refuse(self, reason);
+                return None;
+            }
+        };
+        let client_id: Arc<str> = Arc::from(decision.client_id.as_str());
+        let (reply, receiver) = oneshot::channel();
+        let request = ConnectRequest {
+            connection_id: self.connection_id,
+            client_id: client_id.clone(),
+            username: connect.username.as_deref().map(Arc::from),
+            address: Some(self.address),
+            version,
+            clean_start: connect.clean_start,
+            keep_alive: connect.keep_alive,
+            reply,
+        };
+        if shared
+            .router
+            .send(RouterCommand::Connect(Box::new(request)))
+            .await
+            .is_err()
+        {
+            return None;
+        }
+        let reply: ConnectReply = tokio::select! {
+            reply = receiver => reply.ok()?,
+            _ = self.token.cancelled() => return None,
+        };
+        let now = Instant::now();
+        let mut connect = connect;
+        if let Some(will) = &mut connect.will {
+            // Own copies: slices would keep the whole CONNECT read buffer alive for the
+            // life of the connection.
+            will.payload = Bytes::copy_from_slice(&will.payload);
+            will.topic = owned_topic(&will.topic);
+        }
+        let mut session = Box::new(Session::new(
+            reply.session_id,
+            client_id,
+            &connect,
+            Some(self.address),
+            *reply.state,
+            shared.limits.clone(),
+            shared.auth.clone(),
+            now,
+        ));
+        let connack = session.connack(reply.session_present, decision.assigned);
+        self.encode(&connack, version);
+        for packet in session.resend_unacknowledged(now) {
+            self.encode(&packet, version);
+        }
+        log::info!(
+            "New client connected from {} as {} (p{}, c{}, k{}{}).",
+            self.address,
+            session.client_id,
+            match version {
+                ProtocolVersion::V31 => 1,
+                ProtocolVersion::V311 => 2,
+                ProtocolVersion::V5 => 5,
+            },
+            u8::from(connect.clean_start),
+            connect.keep_alive,
+            connect
+                .username
+                .as_deref()
+                .map(|u| format!(", u'{u}'"))
+                .unwrap_or_default()
+        );
+        Some(Accepted {
+            session,
+            queue: reply.queue,
+        })
+    }
+}
+
+/// The protocol level byte of a CONNECT's first bytes, if they get that far.
+fn connect_level(head: &[u8]) -> Option<u8> {
+    let mut index = 1;
+    loop {
+        let byte = *head.get(index)?;
+        index += 1;
+        if byte & 0x80 == 0 || index > 4 {
+            break;
+        }
+    }
+    let name_len = usize::from(u16::from_be_bytes([
+        *head.get(index)?,
+        *head.get(index + 1)?,
+    ]));
+    head.get(index + 2 + name_len).copied()
+}
+
+/// A unique id for a client that sent an empty one.
+fn assign_client_id() -> String {
+    format!("auto-{:032x}", rand::random::<u128>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_level_is_read_from_the_raw_bytes() {
+        let v5 = [0x10, 0x10, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02];
+        assert_eq!(connect_level(&v5), Some(5));
+        let v31 = [
+            0x10, 0x10, 0x00, 0x06, b'M', b'Q', b'I', b's', b'd', b'p', 0x03,
+        ];
+        assert_eq!(connect_level(&v31), Some(3));
+        assert_eq!(connect_level(&[0x10]), None);
+    }
+
+    #[test]
+    fn assigned_ids_are_unique() {
+        assert_ne!(assign_client_id(), assign_client_id());
+    }
+}
