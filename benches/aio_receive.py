@@ -7,6 +7,9 @@ Each round isolates the receiving side: the subscriber's persistent session is o
 while a publisher fills Mosquitto's queue for it with N messages; the subscriber then
 connects and the clock runs from the connect call until its code has seen the N-th
 message (each message's payload is read). Mosquitto then sends as fast as the client reads.
+Besides messages per second (wall clock), the CPU time the receiving process used per
+message (all its threads, the Rust runtime's included) is reported: it varies less when
+other processes compete for the cores.
 
     python benches/aio_receive.py [--messages 50000] [--rounds 5] [--qos 0] [--payload 64]
 
@@ -109,7 +112,7 @@ def paho_style_subscribe(port: int, qos: int) -> None:
     client.loop_stop()
 
 
-def paho_style_round(port: int, count: int) -> float:
+def paho_style_round(port: int, count: int) -> tuple[float, float]:
     done = threading.Event()
     seen = 0
 
@@ -124,12 +127,12 @@ def paho_style_round(port: int, count: int) -> float:
         mqtt.CallbackAPIVersion.VERSION2, client_id="bench-ferromqtt-client", clean_session=False
     )
     client.on_message = on_message
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     client.connect("127.0.0.1", port)
     client.loop_start()
     if not done.wait(WAIT):
         sys.exit(f"ferromqtt.client received {seen} of {count}")
-    elapsed = time.perf_counter() - start
+    elapsed = (time.perf_counter() - start, time.process_time() - cpu)
     client.disconnect()
     client.loop_stop()
     return elapsed
@@ -150,8 +153,8 @@ async def aio_subscribe(port: int, qos: int) -> None:
         await client.subscribe(TOPIC, qos)
 
 
-async def aio_round(port: int, count: int) -> float:
-    start = time.perf_counter()
+async def aio_round(port: int, count: int) -> tuple[float, float]:
+    start, cpu = time.perf_counter(), time.process_time()
     seen = 0
     async with aio_client(port) as client:
         async for message in client.messages:
@@ -159,7 +162,7 @@ async def aio_round(port: int, count: int) -> float:
             seen += 1
             if seen == count:
                 break
-        return time.perf_counter() - start
+        return time.perf_counter() - start, time.process_time() - cpu
 
 
 def loop_runner(factory: Callable[[], asyncio.AbstractEventLoop] | None) -> Callable[[Any], Any]:
@@ -188,8 +191,8 @@ def aiomqtt_receivers() -> tuple[Callable[..., Any], Callable[..., Any]] | None:
         async with make(port) as client:
             await client.subscribe(TOPIC, qos)
 
-    async def one_round(port: int, count: int) -> float:
-        start = time.perf_counter()
+    async def one_round(port: int, count: int) -> tuple[float, float]:
+        start, cpu = time.perf_counter(), time.process_time()
         seen = 0
         async with make(port) as client:
             async for message in client.messages:
@@ -197,7 +200,7 @@ def aiomqtt_receivers() -> tuple[Callable[..., Any], Callable[..., Any]] | None:
                 seen += 1
                 if seen == count:
                     break
-            return time.perf_counter() - start
+            return time.perf_counter() - start, time.process_time() - cpu
 
     return subscribe, one_round
 
@@ -211,7 +214,9 @@ def main() -> None:
     args = parser.parse_args()
     payload = b"x" * args.payload
 
-    receivers: dict[str, tuple[Callable[[int, int], None], Callable[[int, int], float]]] = {}
+    receivers: dict[
+        str, tuple[Callable[[int, int], None], Callable[[int, int], tuple[float, float]]]
+    ] = {}
     asyncio_run = loop_runner(None)
     receivers["ferromqtt.aio async for"] = (
         lambda port, qos: asyncio_run(aio_subscribe(port, qos)),
@@ -240,7 +245,7 @@ def main() -> None:
     try:
         for subscribe_once, _ in receivers.values():
             subscribe_once(broker.port, args.qos)
-        times: dict[str, list[float]] = {name: [] for name in receivers}
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in receivers}
         for round_number in range(args.rounds):
             # Alternate the order so that no receiver always runs right after another.
             names = list(receivers)
@@ -256,12 +261,13 @@ def main() -> None:
         f"{args.messages} messages of {args.payload} bytes, QoS {args.qos}, "
         f"{args.rounds} rounds, Python {sys.version.split()[0]}"
     )
-    print(f"{'receiver':<36} {'median msg/s':>14} {'min':>10} {'max':>10}")
-    for name, elapsed in times.items():
-        rates = [args.messages / t for t in elapsed]
+    print(f"{'receiver':<36} {'median msg/s':>13} {'min':>9} {'max':>9} {'CPU us/msg':>11}")
+    for name, rounds in times.items():
+        rates = [args.messages / wall for wall, _ in rounds]
+        cpu = statistics.median(used for _, used in rounds) / args.messages * 1e6
         print(
-            f"{name:<36} {statistics.median(rates):>14,.0f} "
-            f"{min(rates):>10,.0f} {max(rates):>10,.0f}"
+            f"{name:<36} {statistics.median(rates):>13,.0f} "
+            f"{min(rates):>9,.0f} {max(rates):>9,.0f} {cpu:>11.1f}"
         )
 
 

@@ -262,3 +262,11 @@ def fmt(value: Optional[float]) -> str:
     if abs(value) >= 10:
         return f"{value:.1f}"
     return f"{value:.3g}"
+
+
+def remove_workdir(workdir: Path, keep: bool) -> None:
+    """Remove the brokers' configurations and logs, or say where they are."""
+    if keep:
+        print(f"broker logs kept in {workdir}", file=sys.stderr)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -39,6 +39,7 @@ from bench_support import (  # noqa: E402
     new_workdir,
     raise_fd_limit,
     read_status_kb,
+    remove_workdir,
     run_loadgen,
 )
 
@@ -215,6 +216,7 @@ def main() -> int:
     )
     parser.add_argument("--loadgen", help="a built loadgen executable (default: cargo bench)")
     parser.add_argument("--json", help="write every result to this file")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the brokers' logs")
     args = parser.parse_args()
     scenarios = [s for s in args.scenarios.split(",") if s]
     brokers = [b for b in args.brokers.split(",") if b]
@@ -270,6 +272,7 @@ def main() -> int:
     finally:
         for broker in running.values():
             broker.stop()
+        remove_workdir(workdir, args.keep_logs)
 
     load_after = os.getloadavg()
     if args.json:

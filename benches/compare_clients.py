@@ -49,6 +49,7 @@ from bench_support import (  # noqa: E402
     new_workdir,
     parse_result,
     raise_fd_limit,
+    remove_workdir,
 )
 
 CLIENTS = ("paho", "ferromqtt")
@@ -400,6 +401,7 @@ def main() -> int:
     parser.add_argument("--python", default=str(REPO / ".venv" / "bin" / "python"))
     parser.add_argument("--loadgen", help="a built loadgen executable (default: cargo bench)")
     parser.add_argument("--json", help="write every result to this file")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the brokers' logs")
     # Worker mode, used by the script itself.
     parser.add_argument("--worker", choices=CLIENTS, help=argparse.SUPPRESS)
     parser.add_argument("--scenario", choices=SCENARIOS, help=argparse.SUPPRESS)
@@ -442,6 +444,7 @@ def main() -> int:
                     print(f"  {scenario:13} {client:10} {json.dumps(result)}", file=sys.stderr)
     finally:
         broker.stop()
+        remove_workdir(workdir, args.keep_logs)
 
     load_after = os.getloadavg()
     if args.json:

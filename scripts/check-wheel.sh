@@ -5,7 +5,7 @@
 #
 #   scripts/check-wheel.sh          # MATURIN / PYTHON override the tools used
 #
-# It costs a release build, so the everyday test command does not run it.
+# The test command runs it last (it costs a release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MATURIN=${MATURIN:-maturin}

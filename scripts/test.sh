@@ -36,3 +36,6 @@ mypy --strict examples/*.py
 
 step "Python: tests"
 python -m pytest -q -p no:cacheprovider
+
+step "Packaging: the release wheel installs and runs without Rust"
+bash scripts/check-wheel.sh

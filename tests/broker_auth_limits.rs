@@ -177,3 +177,49 @@ async fn invalid_config_is_refused_at_start() {
     let error = Broker::start(config).await.unwrap_err();
     assert!(error.to_string().contains("listeners"), "{error}");
 }
+
+#[tokio::test]
+async fn mosquitto_style_files_plug_in_as_the_authenticator() {
+    use ferromqtt::auth::{Acl, FileAuthenticator};
+    let start = |authenticator: FileAuthenticator| async move {
+        let config = BrokerConfig {
+            listeners: vec![ListenerConfig::new("127.0.0.1", 0)],
+            sys_interval: 0,
+            ..BrokerConfig::default()
+        };
+        let broker = Broker::start_with_auth(config, Arc::new(authenticator))
+            .await
+            .unwrap();
+        let address = broker.local_addrs()[0];
+        (broker, address)
+    };
+    let (_closed, address) = start(FileAuthenticator::new(false)).await;
+    let mut refused = RawClient::open(address).await;
+    refused.send(&Connect::new(V311, "anon").bytes()).await;
+    refused.expect(&connack(V311, false, 5, &[])).await;
+
+    let acl = Acl::parse("topic read r/#\ntopic write w/#\n", "acl").unwrap();
+    let (_open, address) = start(FileAuthenticator::new(true).with_acl(acl)).await;
+    let mut client = RawClient::connect(address, Connect::new(V5, "anon")).await;
+    client
+        .send(&subscribe(V5, 1, &[("r/#", 0), ("x/#", 0)], &[]))
+        .await;
+    client.expect(&suback(V5, 1, &[0x00, 0x87])).await;
+    client
+        .send(&Publish::new("x", b"no").qos(1, 1).bytes(V5))
+        .await;
+    client
+        .expect(&response_with_properties(
+            0x40,
+            1,
+            0x87,
+            &[prop_str(0x1F, "not authorized")],
+        ))
+        .await;
+    client.publish_qos1("w/1", b"yes", 2).await;
+    // A will to a topic the client may not write refuses the CONNECT.
+    let mut will = RawClient::open(address).await;
+    will.send(&Connect::new(V5, "w").will("x/will", b"w", 0, false).bytes())
+        .await;
+    will.expect(&connack(V5, false, 0x87, &[])).await;
+}

@@ -150,3 +150,60 @@ async fn full_offline_queue_refuses_qos1_with_0x97() {
     sub.expect(&Publish::new("o", b"2").qos(1, 2).bytes(V5))
         .await;
 }
+
+/// Publishers keeping a full window of QoS 1 messages towards a subscriber whose queue
+/// keeps filling and draining: every PUBACK must come, even when the subscriber's queue
+/// makes room between the moment a publisher's connection looks at its acknowledgements
+/// and the moment it goes idle (a publisher with a full window sends nothing else that
+/// could wake its connection). The race needs two runtime threads and release-build
+/// timing to show reliably; `benches/loadgen` fan-in QoS 1 (`unacked_at_end`) shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windowed_qos1_publishers_get_every_puback_from_a_queue_that_fills_and_drains() {
+    use std::sync::Arc;
+    use tokio::io::AsyncReadExt;
+    use tokio::sync::Semaphore;
+
+    let (_broker, address) = start_broker(|c| c.max_queued_messages = 8).await;
+    let mut subscriber = RawClient::connect(address, Connect::new(V311, "sink")).await;
+    subscriber.subscribe("w/#", 1).await;
+    let (publishers, per_publisher, window) = (8u16, 2000u16, 32usize);
+    let mut runs = Vec::new();
+    for n in 0..publishers {
+        let client = RawClient::connect(address, Connect::new(V311, &format!("p{n}"))).await;
+        let (mut read_half, mut write_half) = client.stream.into_split();
+        let permits = Arc::new(Semaphore::new(window));
+        let reader_permits = permits.clone();
+        let reader = tokio::spawn(async move {
+            // A PUBACK in 3.1.1 is exactly 4 bytes: 0x40 0x02 id id.
+            let mut ack = [0u8; 4];
+            for _ in 0..per_publisher {
+                read_half.read_exact(&mut ack).await.unwrap();
+                assert_eq!(ack[0], 0x40);
+                reader_permits.add_permits(1);
+            }
+        });
+        let writer = tokio::spawn(async move {
+            for packet_id in 1..=per_publisher {
+                permits.acquire().await.unwrap().forget();
+                let bytes = Publish::new(&format!("w/{n}"), b"x")
+                    .qos(1, packet_id)
+                    .bytes(V311);
+                write_half.write_all(&bytes).await.unwrap();
+            }
+            write_half
+        });
+        runs.push((reader, writer));
+    }
+    let total = usize::from(publishers) * usize::from(per_publisher);
+    for _ in 0..total {
+        let received = parse_publish(&subscriber.recv().await, V311);
+        subscriber.send(&puback(received.packet_id)).await;
+    }
+    for (reader, writer) in runs {
+        tokio::time::timeout(WAIT, reader)
+            .await
+            .expect("a publisher's PUBACKs stopped coming")
+            .unwrap();
+        let _ = writer.await.unwrap();
+    }
+}

@@ -117,6 +117,11 @@ async fn client_connect_and_disconnect_events_carry_json() {
     assert_eq!(disconnected.topic, "$SYS/broker/clients/evt/disconnected");
     let json: serde_json::Value = serde_json::from_slice(&disconnected.payload).unwrap();
     assert_eq!(json["client_id"], "evt");
+    assert!(json["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("ClientDisconnect"));
+    assert!(json.get("protocol_version").is_none());
 }
 
 #[tokio::test]

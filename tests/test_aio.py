@@ -477,20 +477,10 @@ def test_cancelled_message_waits_lose_no_message(broker):
 
 
 # ---- backpressure and bounds ---------------------------------------------------------------------
-def test_a_consumer_that_does_not_read_keeps_memory_bounded(broker, request):
+def test_a_consumer_that_does_not_read_keeps_memory_bounded(broker):
     topic = unique("backpressure")
     total, bound = 20_000, 100
-    timeout = SCENARIO_TIMEOUT
-    if isinstance(broker, Broker):
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="ferromqtt's broker stops sending to a subscriber whose socket was "
-                "full: it stalls after ~2k of these 20k messages, with paho-mqtt as the "
-                "subscriber too",
-                raises=(TimeoutError, asyncio.TimeoutError),
-            )
-        )
-        timeout = 10.0
+    ours = isinstance(broker, Broker)
 
     async def scenario() -> None:
         async with client(broker, max_queued_incoming_messages=bound) as sub:
@@ -511,10 +501,16 @@ def test_a_consumer_that_does_not_read_keeps_memory_bounded(broker, request):
                 if str(message.topic).endswith("/end"):
                     break
                 received += 1
-            assert received == total
+            if ours:
+                # The broker's own per-session queue is bounded too (max_queued_messages):
+                # QoS 0 messages beyond it are dropped and counted, never buffered without end.
+                dropped = broker.stats()["messages_dropped"]
+                assert received + dropped == total and received >= bound
+            else:
+                assert received == total
             assert core.buffer_high_water() <= bound
 
-    run(scenario(), timeout=timeout)
+    run(scenario())
 
 
 def test_full_outgoing_queue_makes_publish_wait_in_order(broker):

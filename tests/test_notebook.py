@@ -75,6 +75,9 @@ def test_notebook_runs_headless_and_shows_what_it_did() -> None:
     else:
         assert "matplotlib is not installed" in text and not images
     text, _ = outputs(code[5])
+    assert "the asyncio client received 10 readings" in text
+    assert "'celsius': 22.9, 'n': 9}" in text
+    text, _ = outputs(code[6])
     assert text == "<ferromqtt.Broker stopped>"
 
 

@@ -157,6 +157,28 @@ def test_session_broker_is_shared(pytester: pytest.Pytester) -> None:
     pytester.runpytest().assert_outcomes(passed=2)
 
 
+def test_helpers_follow_the_session_broker_when_only_it_is_requested(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        def test_one(mqtt_broker_session, mqtt_client, capmqtt, mqtt_settings, mosquitto):
+            mqtt_client(client_id="on-session-broker")
+            assert "on-session-broker" in mqtt_broker_session.clients()
+            assert mosquitto == (mqtt_broker_session.host, mqtt_broker_session.port)
+            assert mqtt_settings.port == mqtt_broker_session.port
+            capmqtt.publish(topic="s", payload="1")
+            assert [t.topic for t in mqtt_broker_session.traffic()][-1] == "s"
+
+        def test_both(mqtt_broker_session, mqtt_broker, mqtt_client):
+            mqtt_client(client_id="on-fresh-broker")
+            assert list(mqtt_broker.clients()) == ["on-fresh-broker"]
+            assert "on-fresh-broker" not in mqtt_broker_session.clients()
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=2)
+
+
 def test_mqtt_settings_and_mosquitto_name_the_broker(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """

@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import sys
 import threading
 from typing import Any, Callable, Iterator, Optional, Sequence
@@ -38,6 +39,7 @@ from ferromqtt.subscribeoptions import SubscribeOptions
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CONNECTION_LOST = 7
+EXIT_TLS = 8
 EXIT_TIMED_OUT = 27
 
 # The MQTT 3.1.1 CONNACK return code of each refusal (the client reports refusals as v5
@@ -59,7 +61,17 @@ class Session:
         self.quiet: bool = args.quiet
         self.debug: bool = args.debug
         self.host: str = args.host
-        self.port = int_option(args.port, 1, 65535, f"Invalid port given: {args.port}")
+        self.tls = args.cafile is not None or args.tls_use_os_certs
+        if (args.cert is None) != (args.key is None):
+            raise UsageError("Both certfile and keyfile must be provided if one of them is set.")
+        if args.cert is not None and not self.tls:
+            raise UsageError("--cert needs --cafile or --tls-use-os-certs.")
+        self.cafile: Optional[str] = args.cafile
+        self.certfile: Optional[str] = args.cert
+        self.keyfile: Optional[str] = args.key
+        self.insecure: bool = args.insecure
+        port = args.port if args.port is not None else ("8883" if self.tls else "1883")
+        self.port = int_option(port, 1, 65535, f"Invalid port given: {port}")
         self.qos = int_option(args.qos, 0, 2, f"Invalid QoS given: {args.qos}")
         self.keepalive = int_option(
             args.keepalive,
@@ -176,6 +188,14 @@ class Session:
         self.client = client
         if self.username is not None:
             client.username_pw_set(self.username, self.password)
+        if self.tls:
+            try:
+                client.tls_set(self.cafile, self.certfile, self.keyfile)
+            except (OSError, ValueError) as e:
+                self.finish(EXIT_ERROR, f"Error: Problem setting TLS options: {e}.")
+                return False
+            if self.insecure:
+                client.tls_insecure_set(True)
         if self.will_topic is not None:
             client.will_set(
                 self.will_topic,
@@ -234,6 +254,10 @@ class Session:
                 client.connect(self.host, self.port, self.keepalive, self.bind_address)
         except socket.gaierror:
             self.finish(EXIT_ERROR, "Unable to connect (Lookup error.).")
+            return False
+        except ssl.SSLError as e:
+            # mosquitto's line, then what the TLS layer said.
+            self.finish(EXIT_TLS, f"Error: A TLS error occurred.\n{e}")
             return False
         except OSError as e:
             # "Connection refused", as strerror(3) says it (no "(os error 111)" suffix).

@@ -53,7 +53,7 @@ class RoutedMessage(NamedTuple):
     timestamp: float
     """Seconds since the Unix epoch."""
     client_id: Optional[str]
-    """The publisher; None for wills and delayed messages."""
+    """The publisher; None for wills (and when its session has already ended)."""
     topic: str
     qos: int
     retain: bool

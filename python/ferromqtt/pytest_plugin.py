@@ -4,8 +4,8 @@
   ``.port``, ``.url``), stopped after the test even when it fails. Options through
   ``@pytest.mark.mqtt_broker(max_keepalive=10, retained={"topic": b"payload"})`` or an
   indirect parameter (a dict of the same options).
-- ``mqtt_broker_session``: one broker for the whole session (same options, from the
-  command line only: none).
+- ``mqtt_broker_session``: one broker for the whole session (default options). A test
+  that asks for it and not for ``mqtt_broker`` gets the fixtures below on that broker.
 - ``mqtt_client``: a factory of connected ``ferromqtt.client.Client`` objects
   (``mqtt_client(protocol=MQTTv5, client_id=...)``), disconnected at teardown.
 - ``capmqtt``: captures every message through the broker; compatible with pytest-mqtt's
@@ -142,21 +142,37 @@ def mqtt_broker_session() -> Iterator[Broker]:
         broker.stop()
 
 
-@pytest.fixture
-def mqtt_settings(mqtt_broker: Broker) -> MqttSettings:
-    return MqttSettings(host=mqtt_broker.host, port=mqtt_broker.port)
+def _test_broker(request: pytest.FixtureRequest) -> Broker:
+    """The broker of this test: the session one when the test asks for
+    ``mqtt_broker_session`` and not for ``mqtt_broker``, else a fresh ``mqtt_broker``."""
+    names = request.fixturenames
+    if "mqtt_broker_session" in names and "mqtt_broker" not in names:
+        broker: Broker = request.getfixturevalue("mqtt_broker_session")
+    else:
+        broker = request.getfixturevalue("mqtt_broker")
+    return broker
 
 
 @pytest.fixture
-def mosquitto(mqtt_broker: Broker) -> tuple[str, int]:
+def mqtt_settings(request: pytest.FixtureRequest) -> MqttSettings:
+    """pytest-mqtt's settings fixture: where the test's broker listens."""
+    broker = _test_broker(request)
+    return MqttSettings(host=broker.host, port=broker.port)
+
+
+@pytest.fixture
+def mosquitto(request: pytest.FixtureRequest) -> tuple[str, int]:
     """pytest-mqtt's broker fixture name: (host, port) of the in-process broker."""
-    return mqtt_broker.host, mqtt_broker.port
+    broker = _test_broker(request)
+    return broker.host, broker.port
 
 
 @pytest.fixture
-def mqtt_client(mqtt_broker: Broker) -> Iterator[MqttClientFactory]:
+def mqtt_client(request: pytest.FixtureRequest) -> Iterator[MqttClientFactory]:
     """A factory of connected clients: ``mqtt_client(protocol=MQTTv5, client_id="x")``."""
     import ferromqtt.client as mqtt
+
+    mqtt_broker = _test_broker(request)
 
     made: list[Client] = []
 

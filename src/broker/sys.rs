@@ -116,9 +116,13 @@ pub struct ClientEvent<'a> {
     pub client_id: &'a str,
     pub username: Option<&'a str>,
     pub address: Option<String>,
-    pub protocol_version: u8,
-    pub keepalive: u16,
-    pub clean_start: bool,
+    /// Connect events only, as are `keepalive` and `clean_start`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol_version: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keepalive: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clean_start: Option<bool>,
     /// Seconds since the Unix epoch.
     pub timestamp: f64,
     /// Why the client left (disconnect events only).

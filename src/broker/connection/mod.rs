@@ -258,6 +258,17 @@ impl ConnectionTask {
         }
     }
 
+    /// The front acknowledgement was answered by the router and nothing holds it back.
+    fn front_ack_is_due(&self) -> bool {
+        matches!(
+            self.acks.front(),
+            Some(PendingAck {
+                state: AckState::Waiting(_, queues),
+                ..
+            }) if queues.iter().all(|q| q.has_room())
+        )
+    }
+
     async fn serve(&mut self) -> CloseReason {
         let queue = self.queue.clone();
         // Packets that arrived with the CONNECT (a client need not wait for the CONNACK):
@@ -306,6 +317,11 @@ impl ConnectionTask {
                 continue;
             }
             let blocked = self.blocked_on();
+            if blocked.is_none() && self.front_ack_is_due() {
+                // The queues it waited for made room after `send_ready_acks` looked: send
+                // it now, or a publisher whose window is full would wait for nothing.
+                continue;
+            }
             if blocked.is_none() && self.was_blocked {
                 // We stopped reading, so the client's silence meanwhile was ours.
                 self.session.touch(Instant::now());

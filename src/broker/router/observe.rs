@@ -52,7 +52,7 @@ pub struct SubscriptionSnapshot {
 pub struct TrafficRecord {
     /// Seconds since the Unix epoch.
     pub timestamp: f64,
-    /// The publishing client; `None` for wills and delayed messages.
+    /// The publishing client; `None` for wills (and when its session has already ended).
     pub client_id: Option<Arc<str>>,
     pub topic: String,
     pub qos: u8,

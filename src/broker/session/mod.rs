@@ -4,6 +4,8 @@
 //! it returns. `SessionState` is the part that outlives a connection of a persistent
 //! session; the router keeps it while the client is offline.
 
+mod outbound;
+
 use super::auth::{Access, Authenticator};
 use super::config::BrokerConfig;
 use super::queue::{Delivery, Message, SessionId};
@@ -590,38 +592,6 @@ impl Session {
         }
     }
 
-    fn handle_puback(&mut self, response: PublishResponse) {
-        if let Some(entry) = self.state.outbound.get(&response.packet_id) {
-            if matches!(entry.stage, Stage::Ack) {
-                self.state.outbound.remove(&response.packet_id);
-            }
-        }
-    }
-
-    fn handle_pubrec(&mut self, response: PublishResponse, out: &mut Vec<Action>) {
-        let packet_id = response.packet_id;
-        match self.state.outbound.get_mut(&packet_id) {
-            Some(entry) if matches!(entry.stage, Stage::Rec | Stage::Comp) => {
-                if response.reason_code.is_failure() {
-                    self.state.outbound.remove(&packet_id);
-                    return;
-                }
-                entry.stage = Stage::Comp;
-                entry.delivery = None;
-                out.push(Action::Send(Packet::PubRel(PublishResponse::new(
-                    packet_id,
-                ))));
-            }
-            _ => {
-                let mut release = PublishResponse::new(packet_id);
-                if self.version.is_v5() {
-                    release.reason_code = ReasonCode::PacketIdentifierNotFound;
-                }
-                out.push(Action::Send(Packet::PubRel(release)));
-            }
-        }
-    }
-
     fn handle_pubrel(&mut self, response: PublishResponse, out: &mut Vec<Action>) {
         let mut complete = PublishResponse::new(response.packet_id);
         if self.state.inbound_qos2.remove(&response.packet_id) {
@@ -630,14 +600,6 @@ impl Session {
             complete.reason_code = ReasonCode::PacketIdentifierNotFound;
         }
         out.push(Action::Send(Packet::PubComp(complete)));
-    }
-
-    fn handle_pubcomp(&mut self, response: PublishResponse) {
-        if let Some(entry) = self.state.outbound.get(&response.packet_id) {
-            if matches!(entry.stage, Stage::Comp) {
-                self.state.outbound.remove(&response.packet_id);
-            }
-        }
     }
 
     fn handle_subscribe(&mut self, subscribe: Subscribe, out: &mut Vec<Action>) {
@@ -736,98 +698,6 @@ impl Session {
         }
         let with_will = disconnect.reason_code == ReasonCode::DisconnectWithWillMessage;
         out.push(Action::Close(CloseReason::ClientDisconnect { with_will }));
-    }
-
-    /// QoS 1/2 deliveries the client can take now (its Receive Maximum minus in-flight).
-    pub fn send_budget(&self) -> usize {
-        usize::from(self.send_quota).saturating_sub(self.state.outbound.len())
-    }
-
-    /// The PUBLISH for a delivery, or `None` when it expired or exceeds the client's
-    /// Maximum Packet Size ([MQTT-3.1.2-25]: dropped for that client).
-    pub fn deliver(&mut self, delivery: Delivery, now: Instant) -> Option<Packet> {
-        if delivery.message.is_expired(now) {
-            return None;
-        }
-        let mut publish = self.publish_for(&delivery, now);
-        if self.client_max_packet_size < crate::protocol::MAX_PACKET_SIZE {
-            let packet = Packet::Publish(publish);
-            let too_big = encoded_len(&packet, self.version)
-                .map_or(true, |len| len > self.client_max_packet_size as usize);
-            if too_big {
-                return None;
-            }
-            let Packet::Publish(p) = packet else {
-                return None;
-            };
-            publish = p;
-        }
-        if delivery.qos != QoS::AtMostOnce {
-            let packet_id = self.state.allocate_packet_id()?;
-            publish.packet_id = packet_id;
-            let seq = self.state.next_seq;
-            self.state.next_seq += 1;
-            let stage = if delivery.qos == QoS::AtLeastOnce {
-                Stage::Ack
-            } else {
-                Stage::Rec
-            };
-            self.state.outbound.insert(
-                packet_id,
-                Outbound {
-                    seq,
-                    stage,
-                    delivery: Some(delivery),
-                },
-            );
-        }
-        Some(Packet::Publish(publish))
-    }
-
-    fn publish_for(&self, delivery: &Delivery, now: Instant) -> Publish {
-        let message = &delivery.message;
-        let mut properties = Properties::new();
-        if self.version.is_v5() {
-            properties = message.properties.clone();
-            if let Some(expires_at) = message.expires_at {
-                let remaining = expires_at.saturating_duration_since(now);
-                let seconds = remaining.as_secs() + u64::from(remaining.subsec_nanos() > 0);
-                properties.push(Property::MessageExpiryInterval(
-                    u32::try_from(seconds).unwrap_or(u32::MAX),
-                ));
-            }
-            for identifier in &delivery.subscription_ids {
-                properties.push(Property::SubscriptionIdentifier(*identifier));
-            }
-        }
-        Publish {
-            dup: false,
-            qos: delivery.qos,
-            retain: delivery.retain,
-            topic: message.topic.clone(),
-            packet_id: 0,
-            properties,
-            payload: message.payload.clone(),
-        }
-    }
-
-    /// Everything unacknowledged from a previous connection, in the order first sent:
-    /// PUBLISH again with DUP set, or PUBREL ([MQTT-4.4.0-1]).
-    pub fn resend_unacknowledged(&mut self, now: Instant) -> Vec<Packet> {
-        let mut pending: Vec<(&u16, &Outbound)> = self.state.outbound.iter().collect();
-        pending.sort_by_key(|(_, entry)| entry.seq);
-        pending
-            .into_iter()
-            .map(|(packet_id, entry)| match (&entry.stage, &entry.delivery) {
-                (Stage::Ack | Stage::Rec, Some(delivery)) => {
-                    let mut publish = self.publish_for(delivery, now);
-                    publish.dup = true;
-                    publish.packet_id = *packet_id;
-                    Packet::Publish(publish)
-                }
-                _ => Packet::PubRel(PublishResponse::new(*packet_id)),
-            })
-            .collect()
     }
 
     /// Whether reason strings may go in packets other than CONNACK/DISCONNECT.
