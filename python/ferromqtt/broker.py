@@ -7,8 +7,9 @@ Options use Mosquitto's configuration names (``max_connections``, ``max_keepaliv
 ``max_packet_size``, ``max_queued_messages``, ``max_inflight_messages``, ``sys_interval``,
 ``persistent_client_expiration``, ``allow_zero_length_clientid``, ``retain_available``,
 ``allow_anonymous``, ``password_file``, ``acl_file``, ...). TLS: ``certfile``, ``keyfile``,
-``cafile``, ``require_certificate``, ``use_identity_as_username`` (for the listener of
-``host`` and ``port``; ``listeners=[{...}]`` sets several).
+``cafile``, ``require_certificate``, ``use_identity_as_username``; WebSocket:
+``protocol="websockets"``, ``path`` (these apply to the listener of ``host`` and ``port``;
+``listeners=[{...}]`` sets several).
 A wrong name or value raises ``ValueError`` naming it.
 """
 
@@ -34,6 +35,8 @@ _LISTENER_OPTIONS = (
     "cafile",
     "require_certificate",
     "use_identity_as_username",
+    "protocol",
+    "path",
 )
 
 

@@ -4,6 +4,7 @@
 //! built in code (`BrokerConfig::default()` and field updates, then `validate()`).
 
 use crate::transport::tls::{ClientCertificates, TlsServerSettings};
+use crate::transport::WsServerSettings;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -94,6 +95,23 @@ pub struct ListenerConfig {
     /// Mosquitto); a client without one is refused (CONNACK 5 / 0x87). Default false.
     #[serde(default)]
     pub use_identity_as_username: bool,
+    /// `mqtt` (the default) or `websockets` (MQTT over WebSocket, subprotocol `mqtt`;
+    /// over TLS too when `certfile` is set).
+    #[serde(default)]
+    pub protocol: ListenerProtocol,
+    /// WebSocket listeners: the only request path served (e.g. `/mqtt`); absent (the
+    /// default) accepts any path, as Mosquitto does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// What a listener speaks on top of TCP (Mosquitto's `protocol` option).
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerProtocol {
+    #[default]
+    Mqtt,
+    Websockets,
 }
 
 impl ListenerConfig {
@@ -106,7 +124,17 @@ impl ListenerConfig {
             cafile: None,
             require_certificate: false,
             use_identity_as_username: false,
+            protocol: ListenerProtocol::Mqtt,
+            path: None,
         }
+    }
+
+    /// The WebSocket settings of a WebSocket listener; `None` for plain MQTT.
+    pub fn websocket_settings(&self) -> Option<WsServerSettings> {
+        (self.protocol == ListenerProtocol::Websockets).then(|| WsServerSettings {
+            path: self.path.clone(),
+            ..WsServerSettings::default()
+        })
     }
 
     /// The TLS settings of a TLS listener; `None` for plain TCP.
@@ -228,6 +256,9 @@ impl BrokerConfig {
                     "require_certificate",
                     "client certificates need a TLS listener (certfile and keyfile)",
                 );
+            }
+            if listener.path.is_some() && listener.protocol != ListenerProtocol::Websockets {
+                return invalid("path", "path is for protocol = \"websockets\" listeners");
             }
             if listener.require_certificate && listener.cafile.is_none() {
                 return invalid("cafile", "require_certificate needs a cafile");

@@ -1,13 +1,14 @@
 //! The `Listener`: binds a TCP socket (IPv4 or IPv6) and spawns a connection task per
 //! accepted client, taking a connection permit (`max_connections`) before `accept` so a
-//! flood waits in the backlog instead of exhausting file descriptors. On a TLS listener
-//! the handshake runs in the spawned task, bounded by the connect timeout, so a slow or
+//! flood waits in the backlog instead of exhausting file descriptors. On a TLS or
+//! WebSocket listener the handshakes run in the spawned task, bounded by the connect timeout, so a slow or
 //! silent client never holds up the accept loop.
 
 use super::config::ListenerConfig;
 use super::connection::{self, BrokerStream, Identity, Shared};
 use super::BrokerError;
 use crate::transport::tls::ReloadableServerConfig;
+use crate::transport::WsServerSettings;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +48,7 @@ pub async fn run(
     permits: Option<Arc<Semaphore>>,
     token: CancellationToken,
     tracker: TaskTracker,
-    tls: Option<TlsListener>,
+    layers: Option<Layers>,
 ) {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     loop {
@@ -69,7 +70,7 @@ pub async fn run(
             Ok((stream, address)) => {
                 let _ = stream.set_nodelay(true);
                 log::info!("New connection from {address} on port {port}.");
-                match &tls {
+                match &layers {
                     None => tracker.spawn(connection::run(
                         shared.clone(),
                         BrokerStream::Tcp(stream),
@@ -77,8 +78,8 @@ pub async fn run(
                         token.clone(),
                         permit,
                     )),
-                    Some(tls) => tracker.spawn(serve_tls(
-                        tls.clone(),
+                    Some(layers) => tracker.spawn(serve_layered(
+                        layers.clone(),
                         shared.clone(),
                         stream,
                         address,
@@ -107,16 +108,17 @@ pub fn local_addr(listener: &TcpListener) -> Result<SocketAddr, BrokerError> {
     })
 }
 
-/// What a TLS listener needs per connection.
+/// The layers a TLS or WebSocket listener puts over each accepted TCP connection.
 #[derive(Clone, Debug)]
-pub struct TlsListener {
-    pub config: Arc<ReloadableServerConfig>,
+pub struct Layers {
+    pub tls: Option<Arc<ReloadableServerConfig>>,
+    pub websocket: Option<WsServerSettings>,
     pub use_identity_as_username: bool,
 }
 
-/// The TLS handshake (within the connect timeout), then the connection task.
-async fn serve_tls(
-    tls: TlsListener,
+/// The TLS and WebSocket handshakes (within the connect timeout), then the connection task.
+async fn serve_layered(
+    layers: Layers,
     shared: Arc<Shared>,
     stream: tokio::net::TcpStream,
     address: SocketAddr,
@@ -124,7 +126,8 @@ async fn serve_tls(
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) {
     let deadline = shared.config.connect_timeout_duration();
-    let handshake = crate::transport::accept_stream(stream, Some(tls.config.current()), None);
+    let tls = layers.tls.as_ref().map(|config| config.current());
+    let handshake = crate::transport::accept_stream(stream, tls, layers.websocket.as_ref());
     let accepted = tokio::select! {
         accepted = tokio::time::timeout(deadline, handshake) => accepted,
         _ = token.cancelled() => return,
@@ -132,16 +135,16 @@ async fn serve_tls(
     let accepted = match accepted {
         Ok(Ok(accepted)) => accepted,
         Ok(Err(error)) => {
-            log::info!("TLS handshake with {address} failed: {error}");
+            log::info!("Handshake with {address} failed: {error}");
             return;
         }
         Err(_) => {
-            log::info!("TLS handshake with {address} timed out, disconnecting.");
+            log::info!("Handshake with {address} timed out, disconnecting.");
             return;
         }
     };
     let identity = match (
-        tls.use_identity_as_username,
+        layers.use_identity_as_username,
         accepted.certificate_common_name,
     ) {
         (false, _) => Identity::NotUsed,

@@ -35,7 +35,7 @@ pub mod subscriptions;
 pub mod sys;
 
 pub use auth::{Access, AllowAll, AuthDecision, Authenticator};
-pub use config::{BrokerConfig, ConfigError, ListenerConfig};
+pub use config::{BrokerConfig, ConfigError, ListenerConfig, ListenerProtocol};
 pub use stats::BrokerStats;
 
 use crate::auth::LoginDelay;
@@ -117,16 +117,20 @@ impl Broker {
         auth: Arc<dyn Authenticator>,
     ) -> Result<Broker, BrokerError> {
         config.validate()?;
-        let mut tls_listeners = Vec::with_capacity(config.listeners.len());
+        let mut listener_layers = Vec::with_capacity(config.listeners.len());
         for listener_config in &config.listeners {
             let tls = match listener_config.tls_settings() {
-                Some(settings) => Some(listener::TlsListener {
-                    config: Arc::new(ReloadableServerConfig::new(settings)?),
-                    use_identity_as_username: listener_config.use_identity_as_username,
-                }),
+                Some(settings) => Some(Arc::new(ReloadableServerConfig::new(settings)?)),
                 None => None,
             };
-            tls_listeners.push(tls);
+            let websocket = listener_config.websocket_settings();
+            listener_layers.push((tls.is_some() || websocket.is_some()).then_some(
+                listener::Layers {
+                    tls,
+                    websocket,
+                    use_identity_as_username: listener_config.use_identity_as_username,
+                },
+            ));
         }
         let mut listeners = Vec::with_capacity(config.listeners.len());
         for listener_config in &config.listeners {
@@ -158,12 +162,13 @@ impl Broker {
             .map(|n| Arc::new(Semaphore::new(n)));
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let tls_configs = tls_listeners
+        let tls_configs = listener_layers
             .iter()
             .flatten()
-            .map(|tls| tls.config.clone())
+            .filter_map(|layers| layers.tls.clone())
             .collect();
-        for ((listener, address), tls) in listeners.into_iter().zip(&local_addrs).zip(tls_listeners)
+        for ((listener, address), layers) in
+            listeners.into_iter().zip(&local_addrs).zip(listener_layers)
         {
             log::info!("Opening listen socket on {address}.");
             tracker.spawn(listener::run(
@@ -172,7 +177,7 @@ impl Broker {
                 permits.clone(),
                 token.clone(),
                 tracker.clone(),
-                tls,
+                layers,
             ));
         }
         Ok(Broker {
