@@ -79,7 +79,8 @@ class Mosquitto:
             for line in self.process.stdout:
                 self.log.append(line)
                 if "running" in line:
-                    threading.Thread(target=self._drain, daemon=True).start()
+                    self._drainer = threading.Thread(target=self._drain, daemon=True)
+                    self._drainer.start()
                     return True
                 if "Error" in line:
                     return False
@@ -108,6 +109,11 @@ class Mosquitto:
             except subprocess.TimeoutExpired:
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait(WAIT)
+        # The process has exited: its log pipe ends, so the reader finishes on its own
+        # before the pipe is closed here.
+        drainer = getattr(self, "_drainer", None)
+        if drainer is not None:
+            drainer.join(WAIT)
         if process.stdout is not None:
             process.stdout.close()
 

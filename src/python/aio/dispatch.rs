@@ -33,6 +33,7 @@ pub struct Blocked {
     pub done: PublishDone,
 }
 
+/// The awaitables waiting for a packet from the server (or the end of the connection).
 #[derive(Default)]
 pub struct Waiters {
     pub connect: Option<oneshot::Sender<ConnAck>>,
@@ -42,6 +43,7 @@ pub struct Waiters {
     pub closed: Vec<oneshot::Sender<()>>,
 }
 
+/// What the dispatcher and the Python-facing methods share, under `Shared::state`.
 pub struct State {
     pub version: ProtocolVersion,
     pub waiters: Waiters,
@@ -60,6 +62,7 @@ pub struct State {
     pub discarding: bool,
 }
 
+/// One per client: held by the class, the dispatcher and the awaitables in flight.
 pub struct Shared {
     // std Mutex, not tokio: short sections, never held across .await or while attached
     // to Python by a runtime thread. Order: this lock, then the ClientHandle's.

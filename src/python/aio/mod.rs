@@ -1,10 +1,10 @@
 //! `AsyncClientCore`: the client as `ferromqtt.aio` sees it. Its methods return asyncio
 //! awaitables (`awaitable.rs`: pyo3-async-runtimes over the process-wide runtime). One
-//! dispatcher task per
-//! client takes the connection's events and completes the waiting awaitables; inbound
-//! messages go into a bounded buffer that Python drains in batches. When Python stops
-//! draining, the dispatcher waits, the event channel fills, the connection task stops
-//! reading and TCP pushes back on the server: memory stays bounded, no thread per client.
+//! dispatcher task per client (`dispatch.rs`) takes the connection's events and completes
+//! the waiting awaitables; inbound messages go into a bounded buffer that Python drains in
+//! batches. When Python stops draining, the dispatcher waits, the event channel fills, the
+//! connection task stops reading and TCP pushes back on the server: memory stays bounded,
+//! no thread per client.
 
 mod awaitable;
 mod dispatch;
