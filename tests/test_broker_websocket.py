@@ -1,5 +1,6 @@
-"""WebSocket listeners (``protocol="websockets"``) of the in-process broker, reached by the
-real paho-mqtt client with ``transport="websockets"``, in the clear and over TLS."""
+"""WebSocket and Unix socket listeners of the in-process broker, reached by the
+real paho-mqtt client with ``transport="websockets"`` (in the clear and over TLS) and
+``transport="unix"``."""
 
 from __future__ import annotations
 
@@ -78,3 +79,32 @@ def test_paho_connects_over_websockets_with_tls(tmp_path):  # type: ignore[no-un
 def test_path_is_only_for_websocket_listeners():  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match="path"):
         Broker(port=0, path="/mqtt")
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=VERSION_IDS)
+def test_paho_exchanges_messages_over_a_unix_socket(tmp_path, version):  # type: ignore[no-untyped-def]
+    path = str(tmp_path / "mqtt.sock")
+    with Broker(sys_interval=0, unix_socket=path):
+        peers = []
+        for client_id in ("sub", "pub"):
+            client = paho.Client(
+                paho.CallbackAPIVersion.VERSION2,
+                client_id=client_id,
+                protocol=version,
+                transport="unix",
+            )
+            received: queue.Queue[paho.MQTTMessage] = queue.Queue()
+            subacks: queue.Queue[list[object]] = queue.Queue()
+            client.on_message = lambda c, u, m, received=received: received.put(m)
+            client.on_subscribe = lambda c, u, mid, rcs, p, subacks=subacks: subacks.put(rcs)
+            assert client.connect(path) == paho.MQTT_ERR_SUCCESS
+            client.loop_start()
+            peers.append((client, received, subacks))
+        (sub, received, subacks), (pub, _, _) = peers
+        sub.subscribe("local/#", 1)
+        assert subacks.get(timeout=TIMEOUT)[0] == 1
+        pub.publish("local/x", b"over a unix socket", qos=1).wait_for_publish(TIMEOUT)
+        assert received.get(timeout=TIMEOUT).payload == b"over a unix socket"
+        for client, _, _ in peers:
+            client.disconnect()
+            client.loop_stop()

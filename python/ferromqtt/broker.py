@@ -8,7 +8,8 @@ Options use Mosquitto's configuration names (``max_connections``, ``max_keepaliv
 ``persistent_client_expiration``, ``allow_zero_length_clientid``, ``retain_available``,
 ``allow_anonymous``, ``password_file``, ``acl_file``, ...). TLS: ``certfile``, ``keyfile``,
 ``cafile``, ``require_certificate``, ``use_identity_as_username``; WebSocket:
-``protocol="websockets"``, ``path`` (these apply to the listener of ``host`` and ``port``;
+``protocol="websockets"``, ``path``; ``unix_socket`` (a path, in place of host and port)
+(these apply to the listener of ``host`` and ``port``;
 ``listeners=[{...}]`` sets several).
 A wrong name or value raises ``ValueError`` naming it.
 """
@@ -37,6 +38,7 @@ _LISTENER_OPTIONS = (
     "use_identity_as_username",
     "protocol",
     "path",
+    "unix_socket",
 )
 
 

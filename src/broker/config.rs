@@ -103,6 +103,10 @@ pub struct ListenerConfig {
     /// default) accepts any path, as Mosquitto does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// Listen on this Unix socket path instead of `host` and `port` (which are then
+    /// ignored). A stale socket file is replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unix_socket: Option<PathBuf>,
 }
 
 /// What a listener speaks on top of TCP (Mosquitto's `protocol` option).
@@ -126,6 +130,7 @@ impl ListenerConfig {
             use_identity_as_username: false,
             protocol: ListenerProtocol::Mqtt,
             path: None,
+            unix_socket: None,
         }
     }
 

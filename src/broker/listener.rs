@@ -5,7 +5,7 @@
 //! silent client never holds up the accept loop.
 
 use super::config::ListenerConfig;
-use super::connection::{self, BrokerStream, Identity, Shared};
+use super::connection::{self, BrokerStream, Identity, Peer, Shared};
 use super::BrokerError;
 use crate::transport::tls::ReloadableServerConfig;
 use crate::transport::WsServerSettings;
@@ -74,7 +74,7 @@ pub async fn run(
                     None => tracker.spawn(connection::run(
                         shared.clone(),
                         BrokerStream::Tcp(stream),
-                        address,
+                        Peer(Some(address)),
                         token.clone(),
                         permit,
                     )),
@@ -82,7 +82,7 @@ pub async fn run(
                         layers.clone(),
                         shared.clone(),
                         stream,
-                        address,
+                        Peer(Some(address)),
                         token.clone(),
                         permit,
                     )),
@@ -117,14 +117,16 @@ pub struct Layers {
 }
 
 /// The TLS and WebSocket handshakes (within the connect timeout), then the connection task.
-async fn serve_layered(
+async fn serve_layered<S>(
     layers: Layers,
     shared: Arc<Shared>,
-    stream: tokio::net::TcpStream,
-    address: SocketAddr,
+    stream: S,
+    address: Peer,
     token: CancellationToken,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
-) {
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
     let deadline = shared.config.connect_timeout_duration();
     let tls = layers.tls.as_ref().map(|config| config.current());
     let handshake = crate::transport::accept_stream(stream, tls, layers.websocket.as_ref());
@@ -153,4 +155,60 @@ async fn serve_layered(
     };
     let stream = BrokerStream::layered(accepted.stream, identity);
     connection::run(shared, stream, address, token, permit).await;
+}
+
+/// Accepts on a Unix socket until `token` is cancelled, as `run` does for TCP.
+pub async fn run_unix(
+    listener: tokio::net::UnixListener,
+    shared: Arc<Shared>,
+    permits: Option<Arc<Semaphore>>,
+    token: CancellationToken,
+    tracker: TaskTracker,
+    layers: Option<Layers>,
+) {
+    loop {
+        let permit = match &permits {
+            Some(semaphore) => tokio::select! {
+                permit = semaphore.clone().acquire_owned() => match permit {
+                    Ok(permit) => Some(permit),
+                    Err(_) => return,
+                },
+                _ = token.cancelled() => return,
+            },
+            None => None,
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = token.cancelled() => return,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                log::info!("New connection on a Unix socket.");
+                match &layers {
+                    None => tracker.spawn(connection::run(
+                        shared.clone(),
+                        BrokerStream::layered(Box::new(stream), Identity::NotUsed),
+                        Peer(None),
+                        token.clone(),
+                        permit,
+                    )),
+                    Some(layers) => tracker.spawn(serve_layered(
+                        layers.clone(),
+                        shared.clone(),
+                        stream,
+                        Peer(None),
+                        token.clone(),
+                        permit,
+                    )),
+                };
+            }
+            Err(error) => {
+                log::warn!("Accept failed on a Unix socket: {error}");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    _ = token.cancelled() => return,
+                }
+            }
+        }
+    }
 }

@@ -133,9 +133,26 @@ impl Broker {
             ));
         }
         let mut listeners = Vec::with_capacity(config.listeners.len());
-        for listener_config in &config.listeners {
-            listeners.push(listener::bind(listener_config).await?);
+        let mut unix_listeners = Vec::new();
+        let mut tcp_layers = Vec::with_capacity(config.listeners.len());
+        for (listener_config, layers) in config.listeners.iter().zip(listener_layers) {
+            match &listener_config.unix_socket {
+                Some(path) => {
+                    let listener = crate::transport::bind_unix(path).await.map_err(|source| {
+                        BrokerError::Bind {
+                            address: path.display().to_string(),
+                            source,
+                        }
+                    })?;
+                    unix_listeners.push((listener, layers));
+                }
+                None => {
+                    listeners.push(listener::bind(listener_config).await?);
+                    tcp_layers.push(layers);
+                }
+            }
         }
+        let listener_layers = tcp_layers;
         let local_addrs = listeners
             .iter()
             .map(listener::local_addr)
@@ -164,9 +181,20 @@ impl Broker {
         let tracker = TaskTracker::new();
         let tls_configs = listener_layers
             .iter()
+            .chain(unix_listeners.iter().map(|(_, layers)| layers))
             .flatten()
             .filter_map(|layers| layers.tls.clone())
             .collect();
+        for (listener, layers) in unix_listeners {
+            tracker.spawn(listener::run_unix(
+                listener,
+                shared.clone(),
+                permits.clone(),
+                token.clone(),
+                tracker.clone(),
+                layers,
+            ));
+        }
         for ((listener, address), layers) in
             listeners.into_iter().zip(&local_addrs).zip(listener_layers)
         {
@@ -192,7 +220,7 @@ impl Broker {
         })
     }
 
-    /// The bound addresses, in listener order.
+    /// The bound TCP addresses, in listener order (Unix socket listeners left out).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.local_addrs.clone()
     }

@@ -63,12 +63,15 @@ impl Connection {
     /// Waits out the growing delay for failed logins from this address (cut short by
     /// shutdown), so a password guesser gets few tries per second.
     async fn delay_refusal(&mut self) {
+        let Some(address) = self.address.0 else {
+            return;
+        };
         let delay = self
             .shared
             .login_delay
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .record_failure(self.address.ip(), std::time::Instant::now());
+            .record_failure(address.ip(), std::time::Instant::now());
         if !delay.is_zero() {
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
@@ -149,7 +152,7 @@ impl Connection {
                     &connect.client_id,
                     connect.username.as_deref(),
                     connect.password.as_deref(),
-                    Some(self.address),
+                    self.address.0,
                 )
                 .is_allowed();
         if !allowed {
@@ -172,11 +175,13 @@ impl Connection {
                 return None;
             }
         }
-        shared
-            .login_delay
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .record_success(self.address.ip());
+        if let Some(address) = self.address.0 {
+            shared
+                .login_delay
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .record_success(address.ip());
+        }
         let decision = match decide_client_id(
             &connect,
             shared.config.allow_zero_length_clientid,
@@ -194,7 +199,7 @@ impl Connection {
             connection_id: self.connection_id,
             client_id: client_id.clone(),
             username: connect.username.as_deref().map(Arc::from),
-            address: Some(self.address),
+            address: self.address.0,
             version,
             clean_start: connect.clean_start,
             keep_alive: connect.keep_alive,
@@ -224,7 +229,7 @@ impl Connection {
             reply.session_id,
             client_id,
             &connect,
-            Some(self.address),
+            self.address.0,
             *reply.state,
             shared.limits.clone(),
             shared.auth.clone(),

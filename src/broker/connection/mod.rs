@@ -41,6 +41,19 @@ const CONNECT_CHUNK: usize = 256;
 /// How long a closing connection may take to flush its last packets.
 const CLOSE_FLUSH_DEADLINE: Duration = Duration::from_secs(1);
 
+/// The client's address; `None` on a Unix socket.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub Option<SocketAddr>);
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(address) => address.fmt(f),
+            None => f.write_str("a Unix socket"),
+        }
+    }
+}
+
 /// What every connection of one broker shares.
 pub struct Shared {
     pub config: Arc<BrokerConfig>,
@@ -57,7 +70,7 @@ pub struct Shared {
 pub async fn run(
     shared: Arc<Shared>,
     stream: BrokerStream,
-    address: SocketAddr,
+    address: Peer,
     token: CancellationToken,
     permit: Option<OwnedSemaphorePermit>,
 ) {
@@ -75,7 +88,7 @@ pub async fn run(
 async fn start(
     shared: Arc<Shared>,
     stream: BrokerStream,
-    address: SocketAddr,
+    address: Peer,
     token: CancellationToken,
 ) -> Option<Box<ConnectionTask>> {
     let connection_id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
@@ -112,7 +125,7 @@ async fn start(
 struct Connection {
     shared: Arc<Shared>,
     stream: BrokerStream,
-    address: SocketAddr,
+    address: Peer,
     token: CancellationToken,
     read_buf: BytesMut,
     write_buf: BytesMut,
@@ -670,7 +683,7 @@ mod memory_tests {
             login_delay: std::sync::Mutex::new(LoginDelay::new(Duration::ZERO, Duration::ZERO)),
             next_connection_id: AtomicU64::new(0),
         });
-        let address = stream.local_addr().unwrap();
+        let address = Peer(Some(stream.local_addr().unwrap()));
         let future = run(
             shared,
             BrokerStream::Tcp(stream),
