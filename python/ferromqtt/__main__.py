@@ -7,6 +7,7 @@ options (``-h`` is the host there, ``--help`` the help); they live in ``_cli_too
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import signal
 import sys
@@ -115,6 +116,35 @@ def _run_sub(argv: Sequence[str]) -> int:
     return run_sub(argv)
 
 
+def _run_passwd(args: argparse.Namespace) -> int:
+    """mosquitto_passwd's -c, -b and -D on a Mosquitto password file."""
+    from ferromqtt._core import passwd_delete, passwd_update
+
+    try:
+        if args.delete:
+            if args.create or args.batch or args.password is not None:
+                print("Error: -D takes only a file and a username.", file=sys.stderr)
+                return 1
+            if not passwd_delete(args.file, args.username):
+                print(f"Warning: User {args.username} not found in password file.")
+            return 0
+        if args.batch:
+            if args.password is None:
+                print("Error: -b needs a password.", file=sys.stderr)
+                return 1
+            password = args.password
+        else:
+            password = getpass.getpass("Password: ")
+            if getpass.getpass("Reenter password: ") != password:
+                print("Error: Passwords do not match.", file=sys.stderr)
+                return 1
+        passwd_update(args.file, args.username, password, create=args.create)
+    except (OSError, ValueError) as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 # Commands that parse their own options, mosquitto-style (-h is the host, not the help).
 _TOOLS = {"pub": _run_pub, "sub": _run_sub}
 
@@ -139,6 +169,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     commands.add_parser(
         "sub", help="print received messages (mosquitto_sub's options)", add_help=False
     )
+
+    passwd = commands.add_parser(
+        "passwd", help="manage a Mosquitto password file (mosquitto_passwd's options)"
+    )
+    passwd.add_argument("-c", dest="create", action="store_true", help="create a new file")
+    passwd.add_argument(
+        "-b", dest="batch", action="store_true", help="take the password from the command line"
+    )
+    passwd.add_argument("-D", dest="delete", action="store_true", help="delete the user")
+    passwd.add_argument("file", help="password file")
+    passwd.add_argument("username")
+    passwd.add_argument("password", nargs="?", help="the password (with -b)")
+    passwd.set_defaults(run=_run_passwd)
 
     demo = commands.add_parser("demo", help="in-process broker + client publish/subscribe demo")
     demo.set_defaults(run=_run_demo)

@@ -1,5 +1,6 @@
 """Type stubs for the ferromqtt._core extension module."""
 
+import os
 from collections.abc import Awaitable
 from typing import final
 
@@ -24,12 +25,24 @@ __all__ = [
     "MQTTError",
     "ProtocolError",
     "__version__",
+    "passwd_delete",
+    "passwd_update",
     "topic_matches_sub",
     "validate_topic_filter",
     "validate_topic_name",
 ]
 
 __version__: str
+
+def passwd_update(
+    path: str | os.PathLike[str], username: str, password: str, create: bool = False
+) -> None:
+    """Set ``username``'s password in a Mosquitto password file (hashed as
+    ``mosquitto_passwd`` does); ``create`` starts from an empty file. ``OSError`` when the
+    file cannot be read or written, ``ValueError`` for a bad file or username."""
+
+def passwd_delete(path: str | os.PathLike[str], username: str) -> bool:
+    """Remove ``username`` from a Mosquitto password file; whether it was there."""
 
 def topic_matches_sub(sub: str, topic: str) -> bool:
     """Whether ``topic`` matches the subscription filter ``sub`` (no validation, as paho)."""

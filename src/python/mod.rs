@@ -8,6 +8,7 @@ mod broker;
 mod client;
 pub mod errors;
 mod events;
+mod passwd;
 pub mod runtime;
 mod topic;
 
@@ -22,5 +23,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     client::register(m)?;
     aio::register(m)?;
     broker::register(m)?;
+    passwd::register(m)?;
     Ok(())
 }
