@@ -158,7 +158,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     broker = commands.add_parser("broker", help="run an MQTT broker")
-    broker.add_argument("-c", "--config", help="TOML configuration file")
+    broker.add_argument(
+        "-c", "--config", help="configuration file: TOML, or Mosquitto's mosquitto.conf"
+    )
     broker.add_argument("-p", "--port", type=int, default=1883, help="port (default 1883)")
     broker.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     broker.add_argument("-v", "--verbose", action="store_true", help="log every packet event")

@@ -342,6 +342,12 @@ class BrokerCore:
     def options_from_toml_file(path: str) -> str:
         """Read a TOML configuration file into the JSON options ``BrokerCore`` takes."""
 
+    @staticmethod
+    def options_from_config_file(path: str) -> tuple[str, list[str]]:
+        """Read a TOML file or a ``mosquitto.conf`` (by the ``.conf`` extension or its
+        content) into (JSON options, warnings about ignored directives with their lines).
+        ``ValueError`` names every refused directive with its line."""
+
     def start(self) -> None:
         """Bind every listener and start serving; return once bound."""
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import logging
 import os
 import threading
 import time
@@ -82,7 +83,10 @@ class Broker:
         **options: Any,
     ) -> None:
         if config_file is not None:
-            settings = json.loads(BrokerCore.options_from_toml_file(os.fspath(config_file)))
+            options_json, warnings = BrokerCore.options_from_config_file(os.fspath(config_file))
+            settings = json.loads(options_json)
+            for warning in warnings:
+                logging.getLogger("ferromqtt.broker").warning("%s", warning)
         else:
             settings = {"listeners": [{"host": host, "port": port}]}
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:

@@ -196,6 +196,9 @@ pub enum ConfigError {
     },
     #[error("cannot read {file}: {message}")]
     Read { file: String, message: String },
+    /// A `mosquitto.conf` with directives ferromqtt refuses: every one, with its line.
+    #[error("{0}")]
+    MosquittoConf(String),
     #[error("invalid value for {key}: {message}")]
     Invalid { key: String, message: String },
 }
@@ -225,6 +228,31 @@ impl BrokerConfig {
             other => other,
         })?;
         Ok(config)
+    }
+
+    /// Reads a TOML file, or a `mosquitto.conf` (by the `.conf` extension or its content),
+    /// returning the directives Mosquitto would honour and ferromqtt ignores, as warnings
+    /// with their line numbers.
+    pub fn from_file(path: &Path) -> Result<(BrokerConfig, Vec<String>), ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            file: file.clone(),
+            message: e.to_string(),
+        })?;
+        let is_conf = path.extension().is_some_and(|e| e == "conf")
+            || crate::auth::mosquitto_conf::MosquittoConf::looks_like_mosquitto_conf(&text);
+        if !is_conf {
+            return Ok((BrokerConfig::from_toml_str(&text, &file)?, Vec::new()));
+        }
+        let conf = crate::auth::mosquitto_conf::MosquittoConf::parse(&text, &file)
+            .map_err(|error| ConfigError::MosquittoConf(error.to_string()))?;
+        let config = super::mosquitto_config::broker_config(&conf, &file)?;
+        let warnings = conf
+            .warnings
+            .iter()
+            .map(|warning| format!("{file}: {warning}"))
+            .collect();
+        Ok((config, warnings))
     }
 
     pub fn from_toml_file(path: &Path) -> Result<BrokerConfig, ConfigError> {

@@ -26,6 +26,7 @@ pub mod auth;
 pub mod config;
 mod connection;
 mod listener;
+pub mod mosquitto_config;
 pub mod queue;
 pub mod retained;
 pub mod router;

@@ -65,6 +65,17 @@ impl BrokerCore {
         serde_json::to_string(&config).map_err(|e| PyValueError::new_err(e.to_string()))
     }
 
+    /// Reads a TOML file or a `mosquitto.conf` into (JSON options, warnings naming the
+    /// lines of ignored directives).
+    #[staticmethod]
+    fn options_from_config_file(path: &str) -> PyResult<(String, Vec<String>)> {
+        let (config, warnings) = BrokerConfig::from_file(std::path::Path::new(path))
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let json =
+            serde_json::to_string(&config).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok((json, warnings))
+    }
+
     /// Binds every listener and starts serving; returns once bound.
     fn start(&self, py: Python<'_>) -> PyResult<()> {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
