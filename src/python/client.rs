@@ -11,14 +11,17 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
-use super::events::{event_to_py, properties_from_py, properties_to_py, PropertyContext};
+use super::events::{
+    event_to_py, properties_from_py, properties_to_py, qos_from, subscriptions_from_py,
+    PropertyContext,
+};
 use super::runtime;
 use crate::client::{
     ClientError, ClientHandle, ConnectOptions, ConnectParams, EventReceiver, Limits,
 };
 use crate::protocol::{
-    Connect, Disconnect, PacketType, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling,
-    Subscription, SubscriptionOptions, TopicFilter, TopicName, Will,
+    Connect, Disconnect, PacketType, ProtocolVersion, Publish, ReasonCode, TopicFilter, TopicName,
+    Will,
 };
 use crate::transport::tls::{client_config, ServerVerification, TlsClientSettings, TlsVersion};
 use crate::transport::WsClientSettings;
@@ -72,10 +75,6 @@ const SIGNAL_SLICE: Duration = Duration::from_millis(100);
 fn protocol_version(level: u8) -> PyResult<ProtocolVersion> {
     ProtocolVersion::from_level(level)
         .ok_or_else(|| PyValueError::new_err(format!("unsupported protocol version {level}")))
-}
-
-fn qos_from(value: u8) -> PyResult<QoS> {
-    QoS::from_u8(value).ok_or_else(|| PyValueError::new_err("Invalid QoS level."))
 }
 
 /// The Rust half of a paho-compatible client: one session, any number of connections.
@@ -253,25 +252,7 @@ impl ClientCore {
         topics: Vec<(String, u8, bool, bool, u8)>,
         properties: Option<&[u8]>,
     ) -> PyResult<(i32, Option<u16>)> {
-        let mut subscriptions = Vec::with_capacity(topics.len());
-        for (filter, qos, no_local, retain_as_published, retain_handling) in topics {
-            let retain_handling = match retain_handling {
-                0 => RetainHandling::SendOnSubscribe,
-                1 => RetainHandling::SendIfNewSubscription,
-                2 => RetainHandling::DoNotSend,
-                _ => return Err(PyValueError::new_err("Invalid retain handling")),
-            };
-            subscriptions.push(Subscription {
-                filter: TopicFilter::new(filter)
-                    .map_err(|e| PyValueError::new_err(e.to_string()))?,
-                options: SubscriptionOptions {
-                    qos: qos_from(qos)?,
-                    no_local,
-                    retain_as_published,
-                    retain_handling,
-                },
-            });
-        }
+        let subscriptions = subscriptions_from_py(topics)?;
         let properties =
             properties_from_py(properties, PropertyContext::Packet(PacketType::Subscribe))?;
         match self.handle.subscribe(subscriptions, properties) {

@@ -11,7 +11,10 @@ use pyo3::IntoPyObjectExt;
 use crate::client::{CloseReason, Event};
 pub use crate::protocol::properties::PropertyContext;
 use crate::protocol::properties::{decode_properties, encode_properties};
-use crate::protocol::{Properties, ProtocolVersion};
+use crate::protocol::{
+    Properties, ProtocolVersion, QoS, RetainHandling, Subscription, SubscriptionOptions,
+    TopicFilter,
+};
 
 const EV_CONNACK: u8 = 0;
 const EV_MESSAGE: u8 = 1;
@@ -40,6 +43,37 @@ fn paho_log_level(level: log::Level) -> u8 {
 }
 
 /// Properties from `Properties.pack()` bytes (None or empty: no properties).
+/// A QoS from Python, as paho words the error.
+pub fn qos_from(value: u8) -> PyResult<QoS> {
+    QoS::from_u8(value).ok_or_else(|| PyValueError::new_err("Invalid QoS level."))
+}
+
+/// Subscriptions from the facades' `(filter, qos, no_local, retain_as_published,
+/// retain_handling)` tuples.
+pub fn subscriptions_from_py(
+    topics: Vec<(String, u8, bool, bool, u8)>,
+) -> PyResult<Vec<Subscription>> {
+    let mut subscriptions = Vec::with_capacity(topics.len());
+    for (filter, qos, no_local, retain_as_published, retain_handling) in topics {
+        let retain_handling = match retain_handling {
+            0 => RetainHandling::SendOnSubscribe,
+            1 => RetainHandling::SendIfNewSubscription,
+            2 => RetainHandling::DoNotSend,
+            _ => return Err(PyValueError::new_err("Invalid retain handling")),
+        };
+        subscriptions.push(Subscription {
+            filter: TopicFilter::new(filter).map_err(|e| PyValueError::new_err(e.to_string()))?,
+            options: SubscriptionOptions {
+                qos: qos_from(qos)?,
+                no_local,
+                retain_as_published,
+                retain_handling,
+            },
+        });
+    }
+    Ok(subscriptions)
+}
+
 pub fn properties_from_py(data: Option<&[u8]>, context: PropertyContext) -> PyResult<Properties> {
     match data {
         None | Some([]) | Some([0]) => Ok(Properties::new()),

@@ -23,14 +23,14 @@ use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use tokio::sync::{oneshot, Notify};
 
 use super::errors::MQTTError;
-use super::events::{properties_from_py, PropertyContext};
+use super::events::{properties_from_py, qos_from, subscriptions_from_py, PropertyContext};
 use super::runtime;
 use crate::client::{
     ClientError, ClientHandle, CloseReason, ConnectOptions, ConnectParams, Limits,
 };
 use crate::protocol::{
     Connect, Disconnect, PacketType, Properties, ProtocolVersion, Publish, QoS, ReasonCode,
-    RetainHandling, Subscription, SubscriptionOptions, TopicFilter, TopicName, Will,
+    TopicFilter, TopicName, Will,
 };
 use awaitable::awaitable;
 use dispatch::{close, dispatch, property_bytes, Blocked, Inbound, Shared, State, Waiters};
@@ -93,10 +93,6 @@ fn timeout_from(seconds: Option<f64>) -> PyResult<Option<Duration>> {
             "timeout must be a non-negative number",
         )),
     }
-}
-
-fn qos_from(value: u8) -> PyResult<QoS> {
-    QoS::from_u8(value).ok_or_else(|| PyValueError::new_err("Invalid QoS level."))
 }
 
 fn topic_name(topic: &str) -> PyResult<TopicName> {
@@ -390,25 +386,7 @@ impl AsyncClientCore {
         properties: Option<&[u8]>,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let mut subscriptions = Vec::with_capacity(topics.len());
-        for (filter, qos, no_local, retain_as_published, retain_handling) in topics {
-            let retain_handling = match retain_handling {
-                0 => RetainHandling::SendOnSubscribe,
-                1 => RetainHandling::SendIfNewSubscription,
-                2 => RetainHandling::DoNotSend,
-                _ => return Err(PyValueError::new_err("Invalid retain handling")),
-            };
-            subscriptions.push(Subscription {
-                filter: TopicFilter::new(filter)
-                    .map_err(|e| PyValueError::new_err(e.to_string()))?,
-                options: SubscriptionOptions {
-                    qos: qos_from(qos)?,
-                    no_local,
-                    retain_as_published,
-                    retain_handling,
-                },
-            });
-        }
+        let subscriptions = subscriptions_from_py(topics)?;
         if subscriptions.is_empty() {
             return Err(PyValueError::new_err("nothing to subscribe to"));
         }
