@@ -418,19 +418,13 @@ impl ClientState {
         properties: crate::protocol::Properties,
         now: Instant,
     ) -> Result<(u16, Vec<Action>), ClientError> {
-        if !self.is_open() {
-            return Err(ClientError::NotConnected);
-        }
-        let packet_id = self.allocate_packet_id()?;
-        self.acks_pending.insert(packet_id, Pending::Subscribe);
-        let mut actions = Vec::with_capacity(1);
-        let packet = Packet::Subscribe(Subscribe {
-            packet_id,
-            subscriptions,
-            properties,
-        });
-        self.send(packet, now, &mut actions);
-        Ok((packet_id, actions))
+        self.send_request(Pending::Subscribe, now, |packet_id| {
+            Packet::Subscribe(Subscribe {
+                packet_id,
+                subscriptions,
+                properties,
+            })
+        })
     }
 
     pub fn unsubscribe(
@@ -439,18 +433,29 @@ impl ClientState {
         properties: crate::protocol::Properties,
         now: Instant,
     ) -> Result<(u16, Vec<Action>), ClientError> {
+        self.send_request(Pending::Unsubscribe, now, |packet_id| {
+            Packet::Unsubscribe(Unsubscribe {
+                packet_id,
+                filters,
+                properties,
+            })
+        })
+    }
+
+    /// SUBSCRIBE or UNSUBSCRIBE: a packet id, the acknowledgement it waits for, the packet.
+    fn send_request(
+        &mut self,
+        pending: Pending,
+        now: Instant,
+        build: impl FnOnce(u16) -> Packet,
+    ) -> Result<(u16, Vec<Action>), ClientError> {
         if !self.is_open() {
             return Err(ClientError::NotConnected);
         }
         let packet_id = self.allocate_packet_id()?;
-        self.acks_pending.insert(packet_id, Pending::Unsubscribe);
+        self.acks_pending.insert(packet_id, pending);
         let mut actions = Vec::with_capacity(1);
-        let packet = Packet::Unsubscribe(Unsubscribe {
-            packet_id,
-            filters,
-            properties,
-        });
-        self.send(packet, now, &mut actions);
+        self.send(build(packet_id), now, &mut actions);
         Ok((packet_id, actions))
     }
 
