@@ -231,6 +231,23 @@ def worker(args: argparse.Namespace) -> int:
 # Parent side: the broker, the counter and publisher from the load generator, the table.
 
 
+class QueuedFerromqtt(Ferromqtt):
+    """ferromqtt's broker with another max_queued_messages (a TOML configuration file,
+    whose listener replaces the one of ``-p``)."""
+
+    def __init__(self, workdir: Path, python: str, max_queued: int) -> None:
+        super().__init__(workdir, python, [], "python")
+        self.max_queued = max_queued
+
+    def command(self) -> list[str]:
+        config = self.workdir / f"broker-{self.port}.toml"
+        config.write_text(
+            f"max_queued_messages = {self.max_queued}\n\n"
+            f'[[listeners]]\nhost = "127.0.0.1"\nport = {self.port}\n'
+        )
+        return [self.python, "-m", "ferromqtt", "broker", "-c", str(config)]
+
+
 class Runner:
     def __init__(self, args: argparse.Namespace, loadgen: str, port: int) -> None:
         self.args = args
@@ -396,6 +413,12 @@ def main() -> int:
     parser.add_argument("--clients", default=",".join(CLIENTS))
     parser.add_argument("--broker", choices=("mosquitto", "ferromqtt"), default="mosquitto")
     parser.add_argument("--ferromqtt-runner", choices=("python", "rust"), default="python")
+    parser.add_argument(
+        "--max-queued",
+        type=int,
+        help="ferromqtt's broker: max_queued_messages per client (default 1000, beyond which "
+        "it drops QoS 0 for a subscriber that falls behind)",
+    )
     parser.add_argument("--messages", type=int, default=100_000, help="receive: messages sent")
     parser.add_argument("--roundtrips", type=int, default=2000)
     parser.add_argument("--python", default=str(REPO / ".venv" / "bin" / "python"))
@@ -426,7 +449,12 @@ def main() -> int:
         assert mosquitto_path is not None
         broker = Mosquitto(workdir, mosquitto_path)
     else:
-        broker = Ferromqtt(workdir, args.python, [], args.ferromqtt_runner)
+        if args.max_queued is None:
+            broker = Ferromqtt(workdir, args.python, [], args.ferromqtt_runner)
+        elif args.ferromqtt_runner != "python":
+            parser.error("--max-queued needs --ferromqtt-runner python")
+        else:
+            broker = QueuedFerromqtt(workdir, args.python, args.max_queued)
 
     load_before = os.getloadavg()
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -452,6 +480,8 @@ def main() -> int:
     broker_name = mosquitto_version(mosquitto_path) if mosquitto_path else args.broker
     if args.broker == "ferromqtt":
         broker_name = "ferromqtt broker"
+        if args.max_queued is not None:
+            broker_name += f" (max_queued_messages {args.max_queued})"
     print(f"Client comparison, {started:%Y-%m-%d %H:%M} UTC, {args.rounds} rounds alternating")
     print(
         f"broker: {broker_name}; {os.cpu_count()} CPUs (a shared VM), load average "

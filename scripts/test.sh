@@ -15,7 +15,7 @@ fi
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
 python -m pip install -q "maturin>=1.7,<2" "pytest>=7" pytest-timeout "paho-mqtt==2.2.*" \
-    ruff trustme "mypy>=1.10" uvloop pytest-xdist aiomqtt nbclient nbformat ipykernel
+    ruff trustme "mypy>=1.10" uvloop pytest-xdist aiomqtt nbclient nbformat ipykernel dnspython
 
 step "Test peers: mosquitto, mosquitto_pub, mosquitto_sub"
 bash scripts/install-peers.sh

@@ -243,3 +243,49 @@ fn disconnect_packet(version: u8) -> Vec<u8> {
         vec![0xE0, 0x00]
     }
 }
+
+#[tokio::test]
+async fn reload_rereads_the_files_for_new_and_open_connections() {
+    let (password_file, acl_file) = security_files("reload");
+    let (broker, address) = start_broker(|config| {
+        config.allow_anonymous = false;
+        config.password_file = Some(password_file.clone());
+        config.acl_file = Some(acl_file.clone());
+        config.login_failure_delay_ms = 0;
+    })
+    .await;
+    for version in [V311, V5] {
+        let refused = if version == V5 { 0x87 } else { 5 };
+        let mut alice = RawClient::connect(address, login(version, "a", "alice", b"apple")).await;
+        let mut dave = RawClient::open(address).await;
+        dave.send(&login(version, "d", "dave", b"date").bytes())
+            .await;
+        dave.expect(&connack(version, false, refused, &[])).await;
+
+        let mut passwords = PasswordFile::load(&password_file).unwrap();
+        passwords.set_password("dave", b"date").unwrap();
+        passwords.save(&password_file).unwrap();
+        std::fs::write(
+            &acl_file,
+            format!("{ACL}\nuser alice\ntopic readwrite news/#\n"),
+        )
+        .unwrap();
+        broker.reload().unwrap();
+        // The open connection was kept and its ACL is the new one.
+        alice.subscribe("news/#", 0).await;
+        alice.publish_qos1("news/x", b"n", 1).await;
+        assert_eq!(parse_publish(&alice.recv().await, version).topic, "news/x");
+        RawClient::connect(address, login(version, "d", "dave", b"date")).await;
+
+        // A broken file on reload is an error and changes nothing.
+        std::fs::write(&acl_file, "topic sideways x\n").unwrap();
+        std::fs::write(&password_file, "dave\n").unwrap();
+        let error = broker.reload().unwrap_err();
+        assert!(error.to_string().contains("passwd"), "{error}");
+        RawClient::connect(address, login(version, "d2", "dave", b"date")).await;
+        alice.subscribe("news/#", 0).await;
+        // Back to the first files for the next version.
+        security_files("reload");
+        broker.reload().unwrap();
+    }
+}

@@ -156,7 +156,8 @@ async fn full_offline_queue_refuses_qos1_with_0x97() {
 /// makes room between the moment a publisher's connection looks at its acknowledgements
 /// and the moment it goes idle (a publisher with a full window sends nothing else that
 /// could wake its connection). The race needs two runtime threads and release-build
-/// timing to show reliably; `benches/loadgen` fan-in QoS 1 (`unacked_at_end`) shows it.
+/// timing to show here; the unit test `ack_that_becomes_due_before_going_idle_is_sent_issue_3`
+/// (src/broker/connection/mod.rs) replays the interleaving deterministically.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn windowed_qos1_publishers_get_every_puback_from_a_queue_that_fills_and_drains() {
     use std::sync::Arc;

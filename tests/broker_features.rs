@@ -188,12 +188,15 @@ async fn dropping_a_running_broker_closes_its_connections() {
 #[tokio::test]
 async fn max_connections_holds_further_clients_in_the_backlog() {
     let (_broker, address) = start_broker(|c| c.max_connections = 1).await;
-    let first = RawClient::connect(address, Connect::new(V311, "one")).await;
-    let mut second = RawClient::open(address).await;
-    second.send(&Connect::new(V311, "two").bytes()).await;
-    assert!(second.try_recv(Duration::from_millis(300)).await.is_none());
-    drop(first);
-    second.expect(&connack_ok(V311, false)).await;
+    let mut first = RawClient::connect(address, Connect::new(V311, "one")).await;
+    for version in [V311, V5] {
+        let mut second = RawClient::open(address).await;
+        second.send(&Connect::new(version, "two").bytes()).await;
+        assert!(second.try_recv(Duration::from_millis(300)).await.is_none());
+        drop(first);
+        second.expect(&connack_ok(version, false)).await;
+        first = second;
+    }
 }
 
 #[tokio::test]

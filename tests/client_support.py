@@ -10,8 +10,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
+import uuid
 from typing import Any
 
 import pytest
@@ -37,6 +39,10 @@ class Mosquitto:
         self.unix_path = os.path.join(self.directory, "mqtt.sock")
         # More listeners or options, appended to the generated config.
         self.extra_config = ""
+        # A whole mosquitto.conf used in place of the generated one; "{port}" in it becomes
+        # the port. It must log "running" to stderr (Mosquitto's default) and, as root, name
+        # a `user` that can read its files.
+        self.config_template: str | None = None
         self.allow_anonymous = True
         self.log: list[str] = []
         self.process: subprocess.Popen[str] | None = None
@@ -51,24 +57,34 @@ class Mosquitto:
             self.port = port or _free_port()
             config = os.path.join(self.directory, "mosquitto.conf")
             with open(config, "w") as f:
-                f.write(f"listener {self.port} 127.0.0.1\n")
-                f.write(f"allow_anonymous {str(self.allow_anonymous).lower()}\n")
-                # A Unix socket listener too (as root, mosquitto would drop to a user that
-                # cannot create the socket file here).
-                f.write(f"user {getpass.getuser()}\nlistener 0 {self.unix_path}\n")
-                f.write(self.extra_config)
-                f.write("log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n")
-                f.write("log_type information\n")
-            self.process = subprocess.Popen(
-                [MOSQUITTO, "-c", config],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
+                f.write(self._config_text())
+            self._launch(config)
             if self._wait_running():
                 return
             self.stop()
         raise RuntimeError("mosquitto did not start:\n" + "".join(self.log))
+
+    def _config_text(self) -> str:
+        if self.config_template is not None:
+            return self.config_template.replace("{port}", str(self.port))
+        return (
+            f"listener {self.port} 127.0.0.1\n"
+            f"allow_anonymous {str(self.allow_anonymous).lower()}\n"
+            # A Unix socket listener too (as root, mosquitto would drop to a user that
+            # cannot create the socket file here).
+            f"user {getpass.getuser()}\nlistener 0 {self.unix_path}\n"
+            f"{self.extra_config}"
+            "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n"
+            "log_type information\n"
+        )
+
+    def _launch(self, config: str) -> None:
+        self.process = subprocess.Popen(
+            [MOSQUITTO, "-c", config],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
     def _wait_running(self) -> bool:
         """Reads mosquitto's log until it says it runs (or it exits)."""
@@ -186,6 +202,25 @@ class Recorder:
                 return [name for name, _ in self.seen]
 
 
+def round_trip(client: Any, host: str, port: int, payload: bytes = b"secret") -> Recorder:
+    """Connect, subscribe, publish QoS 1 and receive it back, then disconnect and stop the
+    loop; returns the recorder of the callbacks."""
+    recorder = Recorder(client)
+    client.connect(host, port)
+    client.loop_start()
+    try:
+        assert recorder.wait("on_connect")[1] == 0
+        topic = f"round-trip/{uuid.uuid4().hex[:8]}"
+        client.subscribe(topic, 1)
+        recorder.wait("on_subscribe")
+        client.publish(topic, payload, qos=1)
+        assert recorder.wait("on_message")[0].payload == payload
+        client.disconnect()
+    finally:
+        client.loop_stop()
+    return recorder
+
+
 class FerroBroker:
     """ferromqtt's own in-process broker with the part of Mosquitto's interface the client
     tests use (host, port, start(port), stop())."""
@@ -208,6 +243,66 @@ class FerroBroker:
         broker, self.broker = self.broker, None
         if broker is not None:
             broker.stop()
+
+
+class CliBroker:
+    """`ferromqtt broker -c FILE` as a subprocess, its log read by a thread into a queue (so
+    the broker never blocks on a full pipe); stopped with SIGTERM by its PID."""
+
+    def __init__(self, config_file: str | os.PathLike[str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ferromqtt", "broker", "-c", os.fspath(config_file)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.log: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        try:
+            # The command's own line: "Opening listen socket on HOST port PORT."
+            line = self.wait_for(" port ")
+            self.port = int(line.split()[-1].rstrip("."))
+        except BaseException:
+            self.stop()
+            raise
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.put(line)
+        self.lines.put("")
+
+    def wait_for(self, text: str, timeout: float = WAIT) -> str:
+        """The next log line containing ``text``; AssertionError if the broker exits or
+        ``timeout`` passes first."""
+        while True:
+            try:
+                line = self.lines.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"no {text!r} in the log: {''.join(self.log)}") from None
+            self.log.append(line)
+            if not line:
+                raise AssertionError(f"broker exited before {text!r}: {''.join(self.log)}")
+            if text in line:
+                return line
+
+    def signal(self, signum: int) -> None:
+        os.kill(self.process.pid, signum)
+
+    def stop(self) -> int:
+        """SIGTERM, then the exit code."""
+        if self.process.poll() is None:
+            self.signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(WAIT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait(WAIT)
+        self._reader.join(WAIT)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+        return code
 
 
 @pytest.fixture(params=["mosquitto", "ferromqtt"])

@@ -90,10 +90,41 @@ class PahoPeer:
         if isinstance(sock, socket.socket):
             sock.shutdown(socket.SHUT_RDWR)
         self.client.loop_stop()
+        self._release()
 
     def disconnect(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        self._release()
+
+    def _release(self) -> None:
+        # The callbacks hold this peer, which holds the client: without them the client is
+        # freed (and paho closes its socket pair) as soon as the test lets go of the peer,
+        # not in a garbage collection that would report the sockets as unclosed.
+        for name in ("on_connect", "on_message", "on_subscribe", "on_disconnect"):
+            setattr(self.client, name, None)
+
+
+def connack_code(
+    port: int,
+    username: Optional[str] = None,
+    password: Optional[str] = None,
+    version: int = paho.MQTTv311,
+) -> int:
+    """The CONNACK reason code (paho's value: 135 for 3.x's 5 too) a client gets with these
+    credentials. No callback holds the client, so it and its sockets go when it returns."""
+    reasons: queue.Queue[int] = queue.Queue()
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=version)
+    if username is not None:
+        client.username_pw_set(username, password)
+    client.on_connect = lambda c, u, f, rc, p: reasons.put(rc.value)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        return reasons.get(timeout=TIMEOUT)
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 def sync_point(subscriber: PahoPeer, publisher: PahoPeer, topic: str = "sync/point") -> None:
@@ -110,4 +141,4 @@ def sync_point(subscriber: PahoPeer, publisher: PahoPeer, topic: str = "sync/poi
         subscriber.messages.put(message)
 
 
-__all__ = ["PahoPeer", "VERSIONS", "VERSION_IDS", "TIMEOUT", "sync_point"]
+__all__ = ["PahoPeer", "VERSIONS", "VERSION_IDS", "TIMEOUT", "connack_code", "sync_point"]

@@ -290,3 +290,27 @@ def test_the_checker_finds_differences():
     assert any("method: signature" in problem for problem in problems)
     assert "Fake.value: missing" in problems
     assert len(public_names(importlib.import_module("paho.mqtt.client"))) > 100
+
+
+def test_star_import_of_the_client_gives_what_paho_gives():
+    """``from paho.mqtt.client import *`` (paho has no ``__all__``) brings every public name
+    but the modules it imports and its typing helpers; ferromqtt's ``__all__`` lists them
+    all, and each one exists."""
+    import paho.mqtt.client as paho_client
+
+    import ferromqtt.client as ferro_client
+
+    typing_helpers = {"Any", "Callable", "Iterator", "Literal", "NamedTuple", "Sequence"}
+    typing_helpers |= {"TYPE_CHECKING", "Union", "cast", "overload", "annotations", "socks"}
+    paho_names = {
+        name
+        for name in dir(paho_client)
+        if not name.startswith("_")
+        and not isinstance(getattr(paho_client, name), types.ModuleType)
+        and name not in typing_helpers
+    }
+    assert paho_names - set(ferro_client.__all__) == set()
+    assert [name for name in ferro_client.__all__ if not hasattr(ferro_client, name)] == []
+    namespace: dict = {}
+    exec("from ferromqtt.client import *", namespace)
+    assert {"Client", "MQTT_ERR_SUCCESS", "MQTTv5", "CallbackAPIVersion"} <= set(namespace)

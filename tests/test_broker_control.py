@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import socket
+import threading
 
+import paho.mqtt.client as paho
 import pytest
 
 from ferromqtt.broker import Broker
@@ -41,6 +43,37 @@ def test_unknown_option_is_named_in_the_error():
 def test_wrong_option_type_is_named_in_the_error():
     with pytest.raises(ValueError, match="max_keepalive"):
         Broker(port=0, max_keepalive="soon")
+
+
+def test_abuse_limits_are_keyword_options_checked_by_name():
+    with pytest.raises(ValueError, match="max_connections_per_address"):
+        Broker(port=0, max_connections_per_address=0)
+    with pytest.raises(ValueError, match="max_topic_levels"):
+        Broker(port=0, max_topic_levels=-1)
+    options = {
+        "max_connections_per_address": 2,
+        "max_connection_rate": 50,
+        "max_subscriptions_per_client": 1,
+        "max_topic_levels": 2,
+    }
+    with Broker(port=0, sys_interval=0, **options) as broker:
+        codes: list[list[int]] = []
+        subscribed = threading.Event()
+        client = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+        client.on_subscribe = lambda c, u, mid, rcs, props: (
+            codes.append([rc.value for rc in rcs]),
+            subscribed.set(),
+        )
+        client.connect(broker.host, broker.port)
+        client.loop_start()
+        try:
+            client.subscribe([("a/b", 0), ("a/b/c", 0), ("x", 0)])
+            assert subscribed.wait(5)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+    # Too many levels (0x8F), then one subscription too many (0x97).
+    assert codes == [[0, 0x8F, 0x97]]
 
 
 def test_bad_port_is_rejected():

@@ -11,7 +11,7 @@ import paho.mqtt.client as paho
 import pytest
 
 from ferromqtt.broker import Broker
-from paho_peer import TIMEOUT, VERSION_IDS, VERSIONS, PahoPeer, sync_point
+from paho_peer import TIMEOUT, VERSION_IDS, VERSIONS, PahoPeer, connack_code, sync_point
 
 pytestmark = pytest.mark.interop
 
@@ -131,3 +131,21 @@ def test_acl_filters_retained_and_will_deliveries(broker, version):  # type: ign
         carol.messages.get(timeout=0.3)
     for peer in (alice, bob, carol, dying):
         peer.disconnect()
+
+
+def test_reload_rereads_the_files_and_a_bad_file_keeps_the_previous_ones(tmp_path):  # type: ignore[no-untyped-def]
+    from ferromqtt._core import passwd_update
+
+    passwords, acl = tmp_path / "passwords", tmp_path / "acl"
+    passwd_update(passwords, "alice", "apple", create=True)
+    acl.write_text("user alice\ntopic readwrite a/#\n")
+    with Broker(port=0, allow_anonymous=False, password_file=passwords, acl_file=acl) as broker:
+        assert connack_code(broker.port, "bob", "banana") == 135
+        passwd_update(passwords, "bob", "banana")
+        broker.reload()
+        assert connack_code(broker.port, "bob", "banana") == 0
+        acl.unlink()
+        with pytest.raises(OSError, match="acl"):
+            broker.reload()
+        assert connack_code(broker.port, "bob", "banana") == 0
+        assert connack_code(broker.port, "alice", "apple") == 0

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 
 import paho.mqtt.client as paho
+import pytest
 
-from paho_peer import PahoPeer
+from client_support import CliBroker
+from ferromqtt._core import passwd_update
+from paho_peer import TIMEOUT, PahoPeer, connack_code
 
 
 def start_cli_broker(*args: str) -> tuple[subprocess.Popen[str], int]:
@@ -85,3 +90,76 @@ def test_demo_shows_the_message_arriving():
     )
     assert result.returncode == 0, result.stderr
     assert "received on 'demo/greeting': hello from ferromqtt" in result.stdout
+
+
+def test_sighup_rereads_password_acl_and_tls_files_and_keeps_connections(tmp_path):
+    trustme = pytest.importorskip("trustme", reason="needs trustme (pip install trustme)")
+    passwords, acl = tmp_path / "passwords", tmp_path / "acl"
+    passwd_update(passwords, "alice", "apple", create=True)
+    acl.write_text("user alice\ntopic readwrite a/#\n")
+    certfile, keyfile = tmp_path / "server.pem", tmp_path / "server.key"
+
+    def issue_server_certificate() -> trustme.CA:
+        ca = trustme.CA()
+        server = ca.issue_cert("127.0.0.1")
+        server.cert_chain_pems[0].write_to_path(certfile)
+        server.private_key_pem.write_to_path(keyfile)
+        return ca
+
+    first_ca = issue_server_certificate()
+    config = tmp_path / "broker.toml"
+    config.write_text(
+        f"allow_anonymous = false\npassword_file = '{passwords}'\nacl_file = '{acl}'\n"
+        "login_failure_delay_ms = 0\nsys_interval = 0\n"
+        "[[listeners]]\nhost = '127.0.0.1'\nport = 0\n"
+        f"[[listeners]]\nhost = '127.0.0.1'\nport = 0\ncertfile = '{certfile}'\n"
+        f"keyfile = '{keyfile}'\n"
+    )
+    broker = CliBroker(config)
+    tls_port = int(broker.wait_for(" port ").split()[-1].rstrip("."))
+
+    def login(user: str, password: str) -> int:
+        return connack_code(broker.port, user, password)
+
+    def tls_handshake(ca: trustme.CA) -> None:
+        context = ssl.create_default_context()
+        ca.configure_trust(context)
+        with socket.create_connection(("127.0.0.1", tls_port), timeout=TIMEOUT) as raw:
+            context.wrap_socket(raw, server_hostname="127.0.0.1").close()
+
+    try:
+        alice = PahoPeer(broker.port, paho.MQTTv5, "alice")
+        alice.client.username_pw_set("alice", "apple")
+        assert alice.connect()[1] == 0
+        assert alice.subscribe("b/#", 1)[0] == 135
+        assert login("bob", "banana") == 135
+        tls_handshake(first_ca)
+
+        passwd_update(passwords, "bob", "banana")
+        acl.write_text("user alice\ntopic readwrite a/#\ntopic readwrite b/#\n")
+        second_ca = issue_server_certificate()
+        broker.signal(signal.SIGHUP)
+        broker.wait_for("Reloaded password, ACL and TLS files")
+        assert login("bob", "banana") == 0
+        # The open connection was kept, under the new ACL.
+        assert alice.subscribe("b/#", 1)[0] == 1
+        alice.publish("b/x", b"after reload", qos=1)
+        assert alice.receive().payload == b"after reload"
+        tls_handshake(second_ca)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            tls_handshake(first_ca)
+
+        # Unusable files: an error is logged and the previous state stays in force.
+        acl.unlink()
+        certfile.write_text("not a certificate\n")
+        broker.signal(signal.SIGHUP)
+        broker.wait_for("Reload failed")
+        assert login("bob", "banana") == 0
+        alice.publish("b/y", b"still allowed", qos=1)
+        assert alice.receive().payload == b"still allowed"
+        tls_handshake(second_ca)
+        assert alice.disconnects.empty()
+        alice.disconnect()
+    finally:
+        code = broker.stop()
+    assert code == 0, "".join(broker.log)

@@ -3,7 +3,6 @@ extends the other's files, and both brokers accept the passwords either tool wro
 
 from __future__ import annotations
 
-import queue
 import shutil
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import pytest
 
 from client_support import MOSQUITTO, Mosquitto
 from ferromqtt.broker import Broker
+from paho_peer import connack_code
 
 pytestmark = pytest.mark.interop
 
@@ -37,21 +37,6 @@ def mosquitto_passwd(*args: str) -> None:
     subprocess.run([MOSQUITTO_PASSWD or "", *args], check=True, timeout=TIMEOUT)
 
 
-def connack(port: int, username: str, password: str) -> int:
-    """The CONNACK reason code a paho MQTT 5 client gets with these credentials."""
-    reasons: queue.Queue[int] = queue.Queue()
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
-    client.username_pw_set(username, password)
-    client.on_connect = lambda c, u, f, rc, p: reasons.put(rc.value)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    try:
-        return reasons.get(timeout=TIMEOUT)
-    finally:
-        client.disconnect()
-        client.loop_stop()
-
-
 @needs_mosquitto_passwd
 def test_mosquitto_passwd_extends_our_file_and_our_broker_accepts_both(tmp_path):  # type: ignore[no-untyped-def]
     path = str(tmp_path / "passwords")
@@ -62,9 +47,9 @@ def test_mosquitto_passwd_extends_our_file_and_our_broker_accepts_both(tmp_path)
     users = [line.split(":")[0] for line in Path(path).read_text().splitlines()]
     assert users == ["alice", "bob"]
     with Broker(port=0, sys_interval=0, allow_anonymous=False, password_file=path) as broker:
-        assert connack(broker.port, "alice", "apple") == 0
-        assert connack(broker.port, "bob", "banana") == 0
-        assert connack(broker.port, "alice", "banana") == 135
+        assert connack_code(broker.port, "alice", "apple", paho.MQTTv5) == 0
+        assert connack_code(broker.port, "bob", "banana", paho.MQTTv5) == 0
+        assert connack_code(broker.port, "alice", "banana", paho.MQTTv5) == 135
 
 
 @needs_mosquitto_passwd
@@ -79,9 +64,9 @@ def test_mosquitto_accepts_passwords_we_write(tmp_path):  # type: ignore[no-unty
     broker.extra_config = f"password_file {path}\n"
     broker.start()
     try:
-        assert connack(broker.port, "dave", "date") == 0
-        assert connack(broker.port, "carol", "currant") == 0
-        assert connack(broker.port, "carol", "cherry") == 135
+        assert connack_code(broker.port, "dave", "date", paho.MQTTv5) == 0
+        assert connack_code(broker.port, "carol", "currant", paho.MQTTv5) == 0
+        assert connack_code(broker.port, "carol", "cherry", paho.MQTTv5) == 135
     finally:
         broker.stop()
         shutil.rmtree(broker.directory, ignore_errors=True)

@@ -216,9 +216,8 @@ def test_module_helpers_match_paho():
         assert ferro.topic_matches_sub(sub, topic) == paho.topic_matches_sub(sub, topic)
 
 
-def test_proxy_and_srv_methods_say_what_is_missing():
+def test_proxy_set_refuses_what_paho_refuses():
     client = ferro.Client(ferro.CallbackAPIVersion.VERSION2)
-    with pytest.raises(NotImplementedError, match="proxy"):
-        client.proxy_set(proxy_type=1)
-    with pytest.raises(NotImplementedError, match="SRV"):
-        client.connect_srv("example.com")
+    for bad in ({"proxy_type": 1}, {"proxy_type": 9, "proxy_addr": "h"}, {"proxy_addr": "h"}):
+        with pytest.raises(ValueError, match="proxy_type and/or proxy_addr are invalid."):
+            client.proxy_set(**bad)

@@ -254,6 +254,52 @@ def test_external_loop_with_select_on_the_client_socket(any_broker):
     assert closed == [sock]
 
 
+def external_loop_socket_callbacks(library, host, port):
+    """Drives a client paho's external-loop way (select on socket(), writes only while
+    on_socket_register_write is in force) through connect, a QoS 1 publish and disconnect;
+    returns the socket and connection callbacks in the order they fired."""
+    log = []
+    client = library.Client(library.CallbackAPIVersion.VERSION2)
+    for name in ("open", "close", "register_write", "unregister_write"):
+        setattr(client, f"on_socket_{name}", lambda c, u, sock, name=name: log.append(name))
+    client.on_connect = lambda *args: log.append("connect")
+    client.on_publish = lambda *args: log.append("publish")
+    client.on_disconnect = lambda *args: log.append("disconnect")
+    client.connect(host, port)
+    sock = client.socket()
+
+    def pump_until(name):
+        for _ in range(100):
+            if name in log:
+                return
+            registered = log.count("register_write") > log.count("unregister_write")
+            readable, writable, _ = select.select([sock], [sock] if registered else [], [], WAIT)
+            assert readable or writable, f"waiting for {name}: {log}"
+            if readable:
+                client.loop_read()
+            if writable:
+                client.loop_write()
+            client.loop_misc()
+        raise AssertionError(f"no {name}: {log}")
+
+    pump_until("connect")
+    client.publish(unique("register"), b"payload", qos=1)
+    pump_until("publish")
+    client.disconnect()
+    pump_until("close")
+    return log
+
+
+def test_socket_register_and_unregister_write_fire_as_in_paho(any_broker):
+    import paho.mqtt.client as paho_client
+
+    ours = external_loop_socket_callbacks(mqtt, any_broker.host, any_broker.port)
+    pahos = external_loop_socket_callbacks(paho_client, any_broker.host, any_broker.port)
+    assert ours == pahos
+    assert ours[:4] == ["open", "register_write", "unregister_write", "connect"]
+    assert ours.count("register_write") == ours.count("unregister_write") == 3
+
+
 @pytest.mark.parametrize("protocol", VERSIONS)
 def test_publish_single_and_multiple_reach_a_subscriber(any_broker, protocol):
     topic = unique("helpers")

@@ -361,7 +361,8 @@ def test_inflight_window_and_queue_limit(any_broker, protocol):
     stop(client)
 
 
-def test_publish_from_many_threads_gets_distinct_mids_and_all_arrive(any_broker):
+@pytest.mark.parametrize("qos", [0, 1, 2])
+def test_publish_from_many_threads_gets_distinct_mids_and_all_arrive(any_broker, qos):
     topic = unique("threads")
     client, recorder = make_client(mqtt.MQTTv311)
     connect(client, recorder, any_broker)
@@ -372,7 +373,7 @@ def test_publish_from_many_threads_gets_distinct_mids_and_all_arrive(any_broker)
 
     def worker(n):
         for i in range(50):
-            info = client.publish(topic, f"{n}-{i}", qos=1)
+            info = client.publish(topic, f"{n}-{i}", qos=qos)
             with lock:
                 infos.append(info)
 
@@ -385,6 +386,11 @@ def test_publish_from_many_threads_gets_distinct_mids_and_all_arrive(any_broker)
     for info in infos:
         info.wait_for_publish(WAIT)
         assert info.is_published()
+    # Each completion found its info, however the publishing threads and the loop thread
+    # interleaved: on_publish once per message.
+    assert sorted(recorder.wait("on_publish")[0] for _ in range(200)) == sorted(
+        info.mid for info in infos
+    )
     payloads = {recorder.wait("on_message")[0].payload for _ in range(200)}
     assert payloads == {f"{n}-{i}".encode() for n in range(4) for i in range(50)}
     stop(client)

@@ -50,8 +50,18 @@ def _run_broker(args: argparse.Namespace) -> int:
         log.info("ferromqtt version %s terminating", __version__)
         stop.set()
 
+    def reload(signum: int, _frame: object) -> None:
+        # As Mosquitto: password, ACL and TLS files re-read, connections kept; a file that
+        # fails leaves the previous state in force (the broker logs which).
+        try:
+            broker.reload()
+        except OSError as e:
+            log.error("Error: reload failed: %s", e)
+
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, reload)
     try:
         while not stop.wait(0.5):
             pass

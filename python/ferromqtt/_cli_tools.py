@@ -19,7 +19,7 @@ import threading
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 import ferromqtt.client as mqtt
-from ferromqtt import _cli_format
+from ferromqtt import _cli_format, _transport
 from ferromqtt._cli_options import (
     VERSIONS,
     Parser,
@@ -42,6 +42,13 @@ EXIT_CONNECTION_LOST = 7
 EXIT_TLS = 8
 EXIT_TIMED_OUT = 27
 
+# --tls-version, mosquitto's spelling (tlsv1.1 is refused by tls_set with a clear message).
+_TLS_VERSIONS = {
+    "tlsv1.3": ssl.TLSVersion.TLSv1_3,
+    "tlsv1.2": ssl.TLSVersion.TLSv1_2,
+    "tlsv1.1": ssl.TLSVersion.TLSv1_1,
+}
+
 # The MQTT 3.1.1 CONNACK return code of each refusal (the client reports refusals as v5
 # reason codes); mosquitto_sub exits with this code.
 _V3_CONNACK_CODES = {
@@ -62,6 +69,11 @@ class Session:
         self.debug: bool = args.debug
         self.host: str = args.host
         self.tls = args.cafile is not None or args.tls_use_os_certs
+        if args.psk is not None or args.psk_identity is not None:
+            raise UsageError(
+                "TLS-PSK (--psk, --psk-identity) is not supported: ferromqtt's TLS (rustls) "
+                "has no pre-shared keys; use certificates (--cafile, --cert, --key)."
+            )
         if (args.cert is None) != (args.key is None):
             raise UsageError("Both certfile and keyfile must be provided if one of them is set.")
         if args.cert is not None and not self.tls:
@@ -70,6 +82,24 @@ class Session:
         self.certfile: Optional[str] = args.cert
         self.keyfile: Optional[str] = args.key
         self.insecure: bool = args.insecure
+        self.tls_version: Optional[ssl.TLSVersion] = None
+        if args.tls_version is not None:
+            if args.tls_version not in _TLS_VERSIONS:
+                raise UsageError(f"Invalid TLS version given: {args.tls_version}")
+            self.tls_version = _TLS_VERSIONS[args.tls_version]
+        self.ciphers: Optional[str] = args.ciphers
+        # mosquitto_pub takes socks5h:// only; ferromqtt also socks5, socks4(a) and http.
+        self.proxy: Optional[dict[str, Any]] = None
+        if args.proxy is not None:
+            try:
+                self.proxy = _transport.proxy_from_url(args.proxy)
+            except ValueError as e:
+                if "scheme" in str(e):
+                    raise UsageError(f"Unsupported proxy protocol: {args.proxy}") from None
+                raise UsageError(f"Invalid proxy: {e}") from None
+        self.unix: Optional[str] = args.unix
+        if self.unix is not None and self.proxy is not None:
+            raise UsageError("--proxy cannot be used with --unix.")
         port = args.port if args.port is not None else ("8883" if self.tls else "1883")
         self.port = int_option(port, 1, 65535, f"Invalid port given: {port}")
         self.qos = int_option(args.qos, 0, 2, f"Invalid QoS given: {args.qos}")
@@ -178,6 +208,7 @@ class Session:
             client_id=self.client_id,
             clean_session=None if v5 else self.clean,
             protocol=self.version,
+            transport="tcp" if self.unix is None else "unix",
             # mosquitto_sub reconnects (and subscribes again) after losing the broker;
             # mosquitto_pub gives up.
             reconnect_on_failure=self.tool == "sub",
@@ -190,12 +221,20 @@ class Session:
             client.username_pw_set(self.username, self.password)
         if self.tls:
             try:
-                client.tls_set(self.cafile, self.certfile, self.keyfile)
+                client.tls_set(
+                    self.cafile,
+                    self.certfile,
+                    self.keyfile,
+                    tls_version=self.tls_version,
+                    ciphers=self.ciphers,
+                )
             except (OSError, ValueError) as e:
                 self.finish(EXIT_ERROR, f"Error: Problem setting TLS options: {e}.")
                 return False
             if self.insecure:
                 client.tls_insecure_set(True)
+        if self.proxy is not None:
+            client.proxy_set(**self.proxy)
         if self.will_topic is not None:
             client.will_set(
                 self.will_topic,
@@ -240,10 +279,11 @@ class Session:
         if v5 and self.session_expiry is not None:
             connect_props = connect_props or Properties(PacketTypes.CONNECT)
             connect_props.SessionExpiryInterval = self.session_expiry
+        host = self.host if self.unix is None else self.unix
         try:
             if v5:
                 client.connect(
-                    self.host,
+                    host,
                     self.port,
                     self.keepalive,
                     bind_address=self.bind_address,
@@ -251,7 +291,7 @@ class Session:
                     properties=connect_props,
                 )
             else:
-                client.connect(self.host, self.port, self.keepalive, self.bind_address)
+                client.connect(host, self.port, self.keepalive, self.bind_address)
         except socket.gaierror:
             self.finish(EXIT_ERROR, "Unable to connect (Lookup error.).")
             return False

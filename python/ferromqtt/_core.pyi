@@ -2,7 +2,7 @@
 
 import os
 from collections.abc import Awaitable
-from typing import final
+from typing import Any, final
 
 __all__ = [
     "AsyncClientCore",
@@ -24,9 +24,12 @@ __all__ = [
     "EV_UNSUBACK",
     "MQTTError",
     "ProtocolError",
+    "ProxyError",
     "__version__",
+    "check_tls",
     "passwd_delete",
     "passwd_update",
+    "parse_proxy_url",
     "topic_matches_sub",
     "validate_topic_filter",
     "validate_topic_name",
@@ -58,6 +61,24 @@ class MQTTError(Exception):
 
 class ProtocolError(MQTTError):
     """A peer broke the MQTT protocol."""
+
+class ProxyError(ConnectionError):
+    """A SOCKS or HTTP proxy could not be reached or refused the tunnel to the broker."""
+
+# (ca_certs, certfile, keyfile, verification (0 full, 1 no host name check, 2 none),
+#  tls_version (0 TLS 1.2 and 1.3, 1 TLS 1.2 only, 2 TLS 1.3 only), alpn_protocols,
+#  ciphers (an OpenSSL cipher list), keyfile_password)
+_TlsArgs = tuple[str | None, str | None, str | None, int, int, list[str], str | None, str | None]
+# (proxy_type (1 SOCKS4, 2 SOCKS5, 3 HTTP), host, port, remote_dns, username, password)
+_ProxyArgs = tuple[int, str, int, bool, str | None, str | None]
+
+def check_tls(tls: _TlsArgs) -> None:
+    """Build the TLS settings of ``tls`` without connecting: bad cipher names, a wrong key
+    password or unreadable files raise ssl.SSLError here."""
+
+def parse_proxy_url(url: str) -> _ProxyArgs:
+    """mosquitto_pub's ``--proxy`` URL (``socks5h://user:password@host:port``; also socks5,
+    socks4a, socks4, http) as a proxy tuple. ValueError for a bad URL."""
 
 # ---- the client core (used by ferromqtt.client) -------------------------------------------
 #
@@ -122,15 +143,16 @@ class ClientCore:
         transport: str = "tcp",
         ws_path: str = "/mqtt",
         ws_headers: list[tuple[str, str]] | None = None,
-        tls: tuple[str | None, str | None, str | None, int, bool, list[str]] | None = None,
+        tls: _TlsArgs | None = None,
+        proxy: _ProxyArgs | None = None,
     ) -> None:
         """Connect (within ``connect_timeout`` seconds) and send CONNECT; any previous
         connection is dropped silently. Does not wait for CONNACK. ``transport`` is "tcp",
         "unix" (``host`` is the socket path) or "websockets" (``ws_path``, ``ws_headers``).
-        ``tls`` = (ca_file, cert_file, key_file, verification (0 full, 1 no host name
-        check, 2 none), tls13_only, alpn_protocols) turns TLS (rustls) on.
-        Raises OSError (ConnectionRefusedError, socket.gaierror, ...), TimeoutError,
-        WebsocketConnectionError, or ValueError for bad arguments."""
+        ``tls`` turns TLS (rustls) on; ``proxy`` tunnels through a SOCKS or HTTP proxy.
+        Raises OSError (ConnectionRefusedError, socket.gaierror, ssl.SSLError,
+        ProxyError, ...), TimeoutError, WebsocketConnectionError, or ValueError for bad
+        arguments."""
 
     def publish(
         self,
@@ -139,10 +161,14 @@ class ClientCore:
         qos: int = 0,
         retain: bool = False,
         properties: bytes | None = None,
+        register: tuple[dict[int, Any], Any] | None = None,
+        register_also: tuple[dict[int, Any], Any] | None = None,
     ) -> tuple[int, int]:
         """Publish; returns (rc, mid). rc 0: handed to an open connection; 4: QoS 0
         dropped or QoS>0 queued until connected; 15: queue full; 9: too large. An empty
-        topic is allowed for an MQTT 5 Topic Alias. Callable from any thread."""
+        topic is allowed for an MQTT 5 Topic Alias. Callable from any thread. With rc 0 (or
+        4 for QoS>0), ``register`` then ``register_also`` (each ``(dict, value)``) get
+        ``dict[mid] = value`` before the loop thread can see the message complete."""
 
     def subscribe(
         self, topics: list[tuple[str, int, bool, bool, int]], properties: bytes | None = None
@@ -242,10 +268,16 @@ class AsyncClientCore:
         password: bytes | None = None,
         will: tuple[str, bytes, int, bool, bytes | None] | None = None,
         properties: bytes | None = None,
+        transport: str = "tcp",
+        ws_path: str = "/mqtt",
+        ws_headers: list[tuple[str, str]] | None = None,
+        tls: _TlsArgs | None = None,
+        proxy: _ProxyArgs | None = None,
     ) -> Awaitable[tuple[bool, int, int, bytes | None]]:
-        """Open TCP, send CONNECT and wait for the CONNACK: (session_present, rc_v3,
-        reason_code, properties), also when refused (reason_code != 0). Any previous
-        connection is dropped first."""
+        """Open the connection (``transport``, ``tls`` and ``proxy`` as for
+        ``ClientCore.connect``), send CONNECT and wait for the CONNACK: (session_present,
+        rc_v3, reason_code, properties), also when refused (reason_code != 0). Any
+        previous connection is dropped first."""
 
     def publish(
         self,
@@ -335,8 +367,16 @@ class AsyncClientCore:
 class BrokerCore:
     """The broker as Python sees it; ``ferromqtt.broker.Broker`` wraps it."""
 
-    def __new__(cls, options_json: str) -> BrokerCore:
-        """Validate the options (a JSON object of broker options) without starting."""
+    def __new__(cls, options_json: str, hooks: Any | None = None) -> BrokerCore:
+        """Validate the options (a JSON object of broker options) without starting.
+        ``hooks``: the dispatcher the broker asks (``ferromqtt._broker_hooks._Hooks``:
+        ``authenticate``, ``authorize``, ``on_message``, ``on_client_connected``,
+        ``on_client_disconnected``), called from worker threads."""
+
+    def set_hooks_installed(self, names: list[str]) -> None:
+        """Name the dispatcher's hooks the broker asks (the others cost nothing); takes
+        effect at once. ``ValueError`` for an unknown name, ``RuntimeError`` without a
+        dispatcher."""
 
     @staticmethod
     def options_from_toml_file(path: str) -> str:
@@ -364,6 +404,12 @@ class BrokerCore:
         """Re-read the TLS listeners' certificate, key and CA files (new connections use
         them). ``OSError`` if a file fails (that listener keeps its previous files);
         ``RuntimeError`` when stopped."""
+
+    def reload(self) -> None:
+        """Re-read the password file, the ACL file (applied to open connections too) and the
+        TLS listeners' files, as Mosquitto does on SIGHUP; connections stay open. ``OSError``
+        naming the file if one fails (what failed keeps its previous state); ``RuntimeError``
+        when stopped."""
 
     def stats_json(self) -> str:
         """The ``$SYS`` figures as a JSON object."""

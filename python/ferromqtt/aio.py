@@ -27,8 +27,13 @@ Differences from aiomqtt 2.x (whose names and signatures this module keeps):
   pending calls and from the message iterator; reconnecting is the user's job, as in aiomqtt.
 * ``client.messages.filtered(*wildcards)`` iterates over the messages matching any of the
   filters (others are consumed and skipped).
-* TLS, WebSocket, Unix sockets, proxies, socket options and ``queue_type`` are not
-  available yet (NotImplementedError when set).
+* TLS (``tls_context``, ``tls_params``, ``tls_insecure``), WebSocket (``transport=
+  "websockets"``, ``websocket_path``, ``websocket_headers``), Unix sockets
+  (``transport="unix"``, ``hostname`` is the socket path) and proxies (``proxy=
+  ProxySettings(...)``) run on the same Rust transport as ``ferromqtt.client``, with the
+  same rules (see ``Client.tls_set`` there). ``tls_params`` is applied when the client
+  is made, not at the first connect. Socket options and ``queue_type`` are not available
+  (NotImplementedError when set).
 """
 
 from __future__ import annotations
@@ -39,12 +44,13 @@ import dataclasses
 import enum
 import logging
 import math
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
 from typing import Any, Optional, Union
 
-from ferromqtt import _core
+from ferromqtt import _core, _transport
 from ferromqtt.client import (
     MQTT_CLEAN_START_FIRST_ONLY,
     _base62,
@@ -68,6 +74,8 @@ __all__ = [
     "MqttError",
     "MqttReentrantError",
     "ProtocolVersion",
+    "ProxySettings",
+    "TLSParameters",
     "Topic",
     "TopicLike",
     "Wildcard",
@@ -139,6 +147,43 @@ class Will:
     qos: int = 0
     retain: bool = False
     properties: Optional[Properties] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TLSParameters:
+    """TLS settings, as paho's ``tls_set`` arguments (aiomqtt's class)."""
+
+    ca_certs: Optional[str] = None
+    certfile: Optional[str] = None
+    keyfile: Optional[str] = None
+    cert_reqs: Optional[Any] = None
+    tls_version: Optional[Any] = None
+    ciphers: Optional[str] = None
+    keyfile_password: Optional[str] = None
+
+
+class ProxySettings:
+    """A SOCKS or HTTP proxy, as paho's ``proxy_set`` keywords (aiomqtt's class):
+    ``proxy_type`` is 1 (SOCKS4), 2 (SOCKS5) or 3 (HTTP), PySocks' constants."""
+
+    def __init__(
+        self,
+        *,
+        proxy_type: int,
+        proxy_addr: str,
+        proxy_rdns: Optional[bool] = True,
+        proxy_username: Optional[str] = None,
+        proxy_password: Optional[str] = None,
+        proxy_port: Optional[int] = None,
+    ) -> None:
+        self.proxy_args = {
+            "proxy_type": proxy_type,
+            "proxy_addr": proxy_addr,
+            "proxy_rdns": proxy_rdns,
+            "proxy_username": proxy_username,
+            "proxy_password": proxy_password,
+            "proxy_port": proxy_port,
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -330,28 +375,50 @@ class Client:
         max_inflight_messages: int | None = None,
         max_concurrent_outgoing_calls: int | None = None,
         properties: Properties | None = None,
-        tls_context: Any = None,
-        tls_params: Any = None,
+        tls_context: ssl.SSLContext | None = None,
+        tls_params: TLSParameters | None = None,
         tls_insecure: bool | None = None,
-        proxy: Any = None,
+        proxy: ProxySettings | None = None,
         socket_options: Iterable[Any] | None = None,
         websocket_path: str | None = None,
         websocket_headers: Any = None,
     ) -> None:
         unsupported = {
             "queue_type": queue_type is not None,
-            "transport": transport != "tcp",
-            "tls_context": tls_context is not None,
-            "tls_params": tls_params is not None,
-            "tls_insecure": tls_insecure is not None,
-            "proxy": proxy is not None,
             "socket_options": bool(socket_options),
-            "websocket_path": websocket_path is not None,
-            "websocket_headers": websocket_headers is not None,
         }
         for name, used in unsupported.items():
             if used:
                 raise NotImplementedError(f"{name} is not available yet in ferromqtt.aio")
+        if transport not in ("tcp", "websockets", "unix"):
+            raise ValueError('transport must be "websockets", "tcp" or "unix"')
+        self._transport = transport
+        self._tls = _transport.TlsConfig()
+        if tls_context is not None:
+            self._tls.set_context(tls_context)
+        if tls_params is not None:
+            self._tls.set(
+                ca_certs=tls_params.ca_certs,
+                certfile=tls_params.certfile,
+                keyfile=tls_params.keyfile,
+                cert_reqs=tls_params.cert_reqs,
+                tls_version=tls_params.tls_version,
+                ciphers=tls_params.ciphers,
+                keyfile_password=tls_params.keyfile_password,
+            )
+        if tls_insecure is not None:
+            self._tls.set_insecure(tls_insecure)
+        self._proxy = None
+        if proxy is not None:
+            if not _transport.proxy_is_valid(proxy.proxy_args):
+                raise ValueError("proxy_type and/or proxy_addr are invalid.")
+            self._proxy = _transport.proxy_arguments(proxy.proxy_args)
+        if websocket_headers is not None and not (
+            isinstance(websocket_headers, dict) or callable(websocket_headers)
+        ):
+            raise ValueError("websocket_headers must be a dictionary or a callable")
+        self._websocket_path = "/mqtt" if websocket_path is None else websocket_path
+        self._websocket_headers = websocket_headers
         self._protocol = ProtocolVersion(protocol if protocol is not None else 4)
         if self._protocol != ProtocolVersion.V5 and clean_session is None:
             clean_session = True
@@ -461,6 +528,13 @@ class Client:
                 self._password,
                 will,
                 _pack(self._properties, self._protocol),
+                self._transport,
+                self._websocket_path,
+                _transport.websocket_headers(self._websocket_headers, self._hostname, self._port)
+                if self._transport == "websockets"
+                else None,
+                self._tls.arguments(),
+                None if self._transport == "unix" else self._proxy,
             )
         except _core.ConnectionClosedError:
             raise self._lost_error("Connection closed before CONNACK") from None

@@ -6,12 +6,46 @@
 Options use Mosquitto's configuration names (``max_connections``, ``max_keepalive``,
 ``max_packet_size``, ``max_queued_messages``, ``max_inflight_messages``, ``sys_interval``,
 ``persistent_client_expiration``, ``allow_zero_length_clientid``, ``retain_available``,
-``allow_anonymous``, ``password_file``, ``acl_file``, ...). TLS: ``certfile``, ``keyfile``,
-``cafile``, ``require_certificate``, ``use_identity_as_username``; WebSocket:
+``allow_anonymous``, ``password_file``, ``acl_file``, ...) and the abuse limits
+``max_connections_per_address``, ``max_connection_rate``, ``max_subscriptions_per_client``
+and ``max_topic_levels``. TLS: ``certfile``, ``keyfile``,
+``keyfile_password`` (an encrypted PKCS#8 key), ``cafile``, ``require_certificate``,
+``use_identity_as_username``, ``tls_version`` (``"tlsv1.2"``: 1.2 and 1.3, the default;
+``"tlsv1.3"``: 1.3 only), ``ciphers`` (an OpenSSL cipher list); WebSocket:
 ``protocol="websockets"``, ``path``; ``unix_socket`` (a path, in place of host and port)
 (these apply to the listener of ``host`` and ``port``;
 ``listeners=[{...}]`` sets several).
 A wrong name or value raises ``ValueError`` naming it.
+
+Hooks (keyword arguments, or attributes set at any time, also while running; None
+removes one) let Python decide what the files allow, and see or change messages:
+
+- ``authenticate(client_id, username, password) -> bool | reason``: after the password
+  file allowed the CONNECT (``password`` is bytes or None). True allows; False refuses
+  with "not authorized"; a CONNACK ``ReasonCode``, its number (MQTT 5, or the 3.x return
+  codes 1-5) or its name refuses with that (3.x clients get the matching return code).
+- ``authorize(client_id, username, action, topic) -> bool``: after the ACL file allowed
+  it; ``action`` is ``"publish"`` (a topic name; will topics too, at CONNECT) or
+  ``"subscribe"`` (a topic filter). Refusals answer as the ACL file's do: PUBACK/PUBREC
+  0x87 (3.x: dropped silently), SUBACK 0x87 (3.x: 0x80). Deliveries are not asked about:
+  decide what a client may receive when it subscribes (the ACL file's ``read`` rules
+  still apply to every delivery).
+- ``on_message(message) -> BrokerMessage | None``: every PUBLISH the files and
+  ``authorize`` allowed, before it is routed or retained (not wills, ``$SYS`` or
+  ``$delayed`` releases); return it (changed or not) or another ``BrokerMessage`` to route
+  that, None to drop it (a QoS 1/2 publisher is still acknowledged with success).
+- ``on_client_connected(client_id, username, address)`` and
+  ``on_client_disconnected(client_id, username, address, reason)``: notices, called in
+  order on one thread of their own; ``address`` is (host, port), None on a Unix socket;
+  ``reason`` is one of "disconnected", "connection lost", "keep alive timeout",
+  "protocol error", "taken over", "server shutting down". ``stop()`` returns after the
+  last clients' ``on_client_disconnected``.
+
+A file's refusal is final: the hook is not asked. A hook that raises, or answers with the
+wrong type, is logged (logger ``ferromqtt``, with traceback) and counts as a refusal; for
+``on_message`` the message is dropped and an MQTT 5 publisher gets 0x80 (unspecified
+error). The questions run in a worker thread for the client asked about and only that
+client waits for the answer: a slow hook never holds up other clients' traffic.
 """
 
 from __future__ import annotations
@@ -23,18 +57,22 @@ import logging
 import os
 import threading
 import time
-from typing import Any, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from ferromqtt import _display
+from ferromqtt._broker_hooks import HOOK_NAMES, BrokerMessage, _Hooks
 from ferromqtt._core import BrokerCore
 
-__all__ = ["Broker", "ConnectedClient", "RoutedMessage"]
+__all__ = ["Broker", "BrokerMessage", "ConnectedClient", "RoutedMessage"]
 
 # Options of one listener (Mosquitto's names), accepted as keywords for the default one.
 _LISTENER_OPTIONS = (
     "certfile",
     "keyfile",
+    "keyfile_password",
     "cafile",
+    "tls_version",
+    "ciphers",
     "require_certificate",
     "use_identity_as_username",
     "protocol",
@@ -66,13 +104,41 @@ class RoutedMessage(NamedTuple):
     payload_len: int
 
 
+class _Hook:
+    """A hook as an attribute of ``Broker``: setting it takes effect at once."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, broker: Optional[Broker], owner: Optional[type] = None) -> Any:
+        if broker is None:
+            return self
+        return broker._hooks.callables.get(self.name)
+
+    def __set__(self, broker: Broker, hook: Optional[Callable[..., Any]]) -> None:
+        broker._hooks.set(self.name, hook)
+        broker._core.set_hooks_installed(broker._hooks.installed())
+
+
 class Broker:
     """An in-process MQTT broker.
 
     ``start()`` returns once every listener is bound; ``stop()`` returns when every task
     has ended. Usable as a context manager (``with Broker() as b:``, and
-    ``async with Broker() as b:`` in a coroutine).
+    ``async with Broker() as b:`` in a coroutine). Hooks (see the module documentation)
+    are keyword arguments or attributes: ``broker.on_message = fn``.
     """
+
+    authenticate = _Hook()
+    """``authenticate(client_id, username, password) -> bool | reason``, or None."""
+    authorize = _Hook()
+    """``authorize(client_id, username, action, topic) -> bool``, or None."""
+    on_message = _Hook()
+    """``on_message(message: BrokerMessage) -> BrokerMessage | None``, or None."""
+    on_client_connected = _Hook()
+    """``on_client_connected(client_id, username, address)``, or None."""
+    on_client_disconnected = _Hook()
+    """``on_client_disconnected(client_id, username, address, reason)``, or None."""
 
     def __init__(
         self,
@@ -80,8 +146,17 @@ class Broker:
         port: int = 1883,
         *,
         config_file: Optional[str | os.PathLike[str]] = None,
+        authenticate: Optional[Callable[..., Any]] = None,
+        authorize: Optional[Callable[..., Any]] = None,
+        on_message: Optional[Callable[..., Any]] = None,
+        on_client_connected: Optional[Callable[..., Any]] = None,
+        on_client_disconnected: Optional[Callable[..., Any]] = None,
         **options: Any,
     ) -> None:
+        hooks = _Hooks()
+        given = (authenticate, authorize, on_message, on_client_connected, on_client_disconnected)
+        for name, hook in zip(HOOK_NAMES, given):
+            hooks.set(name, hook)  # TypeError naming the option, before anything starts
         if config_file is not None:
             options_json, warnings = BrokerCore.options_from_config_file(os.fspath(config_file))
             settings = json.loads(options_json)
@@ -102,7 +177,9 @@ class Broker:
                 )
             settings["listeners"][0].update(listener_options)
         settings.update(options)
-        self._core = BrokerCore(json.dumps(settings))
+        self._hooks = hooks
+        self._core = BrokerCore(json.dumps(settings), hooks)
+        self._core.set_hooks_installed(hooks.installed())
         self._stopped = threading.Event()
         self._stopped.set()
         self._started_at: Optional[float] = None
@@ -190,6 +267,12 @@ class Broker:
         them, open ones keep theirs. ``OSError`` if a file cannot be used (that listener
         keeps its previous files)."""
         self._core.reload_tls()
+
+    def reload(self) -> None:
+        """Re-read the password file, the ACL file (applied to open connections too) and the
+        TLS listeners' files, as Mosquitto does on SIGHUP; connections stay open. ``OSError``
+        naming the file if one cannot be used (what failed keeps its previous state)."""
+        self._core.reload()
 
     def stats(self) -> dict[str, Any]:
         """The ``$SYS`` figures (clients, messages, bytes, subscriptions, retained...)."""

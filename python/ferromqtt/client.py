@@ -19,25 +19,32 @@ Deliberate differences from paho-mqtt 2.2:
   out of ``loop()``/``loop_forever()`` (ending a ``loop_start()`` thread) unless
   ``suppress_exceptions`` is True, as in paho.
 * ``socket()`` returns a socket that becomes readable when events are waiting (the network
-  connection itself lives in Rust); ``loop_read()`` processes them, ``loop_write()`` and
-  ``loop_misc()`` have nothing left to do.
+  connection itself lives in Rust); ``loop_read()`` processes them, ``loop_misc()`` has
+  nothing left to do and ``loop_write()`` only ends the write interest: the Rust core has
+  written the packets already, but ``on_socket_register_write`` /
+  ``on_socket_unregister_write`` fire in paho's order so external loops work unchanged.
 * The server's Receive Maximum, Maximum Packet Size and Topic Alias Maximum are honoured and
   inbound topic aliases are resolved (paho leaves ``message.topic`` empty).
 * TLS runs in Rust (rustls, no OpenSSL): ``tls_set()`` checks its files with Python's
-  ssl module as paho does, but ``ciphers=`` and ``keyfile_password=`` raise ValueError;
-  ``tls_set_context()`` honours an SSLContext's verify_mode, check_hostname, loaded CA
-  certificates and TLS 1.3 minimum, not client certificates loaded into it.
-* Proxies and DNS SRV are not available yet: ``proxy_set()`` and ``connect_srv()`` raise
-  NotImplementedError.
+  ssl module as paho does; ``tls_version`` may be PROTOCOL_TLS_CLIENT (TLS 1.2 and 1.3),
+  PROTOCOL_TLSv1_2, ssl.TLSVersion.TLSv1_2 or TLSv1_3 (older versions raise ValueError);
+  ``ciphers`` names OpenSSL cipher suites rustls implements (ValueError naming any other);
+  ``keyfile_password`` decrypts encrypted PKCS#8 keys (BEGIN ENCRYPTED PRIVATE KEY), not
+  legacy OpenSSL-encrypted ones. ``tls_set_context()`` honours an SSLContext's
+  verify_mode, check_hostname, loaded CA certificates and minimum/maximum version, not
+  client certificates or ciphers loaded into it.
+* ``proxy_set()`` takes PySocks' constants (SOCKS4 = 1, SOCKS5 = 2, HTTP = 3) without
+  needing PySocks installed; the proxy handshakes run in Rust. Proxy failures raise
+  ``ferromqtt.client.ProxyError`` (a ConnectionError) where PySocks raises its own
+  ``socks.ProxyError`` (an OSError too).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import socket as _socket
-import ssl
-import tempfile
 import threading
 import time
 import traceback
@@ -47,7 +54,7 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any, Callable, NamedTuple, Union
 
-from ferromqtt import _core, _display
+from ferromqtt import _core, _display, _transport
 from ferromqtt.enums import (
     CallbackAPIVersion,
     ConnackCode,
@@ -65,21 +72,138 @@ from ferromqtt.properties import Properties
 from ferromqtt.reasoncodes import ReasonCode, ReasonCodes
 from ferromqtt.subscribeoptions import SubscribeOptions
 
-__all__ = [
+_ = MQTTException  # importable from here as before, though paho's client does not have it
+
+__all__ = [  # every name paho-mqtt 2.2's client module defines or re-exports
+    "AUTH",
+    "CONNACK",
+    "CONNACK_ACCEPTED",
+    "CONNACK_REFUSED_BAD_USERNAME_PASSWORD",
+    "CONNACK_REFUSED_IDENTIFIER_REJECTED",
+    "CONNACK_REFUSED_NOT_AUTHORIZED",
+    "CONNACK_REFUSED_PROTOCOL_VERSION",
+    "CONNACK_REFUSED_SERVER_UNAVAILABLE",
+    "CONNECT",
+    "CallbackAPIVersion",
+    "CallbackOnConnect",
+    "CallbackOnConnectFail",
+    "CallbackOnConnect_v1",
+    "CallbackOnConnect_v1_mqtt3",
+    "CallbackOnConnect_v1_mqtt5",
+    "CallbackOnConnect_v2",
+    "CallbackOnDisconnect",
+    "CallbackOnDisconnect_v1",
+    "CallbackOnDisconnect_v1_mqtt3",
+    "CallbackOnDisconnect_v1_mqtt5",
+    "CallbackOnDisconnect_v2",
+    "CallbackOnLog",
+    "CallbackOnMessage",
+    "CallbackOnPreConnect",
+    "CallbackOnPublish",
+    "CallbackOnPublish_v1",
+    "CallbackOnPublish_v2",
+    "CallbackOnSocket",
+    "CallbackOnSubscribe",
+    "CallbackOnSubscribe_v1",
+    "CallbackOnSubscribe_v1_mqtt3",
+    "CallbackOnSubscribe_v1_mqtt5",
+    "CallbackOnSubscribe_v2",
+    "CallbackOnUnsubscribe",
+    "CallbackOnUnsubscribe_v1",
+    "CallbackOnUnsubscribe_v1_mqtt3",
+    "CallbackOnUnsubscribe_v1_mqtt5",
+    "CallbackOnUnsubscribe_v2",
+    "CleanStartOption",
     "Client",
+    "ConnackCode",
     "ConnectFlags",
+    "DISCONNECT",
     "DisconnectFlags",
+    "EAGAIN",
+    "HAVE_DNS",
+    "HTTPHeader",
+    "LOGGING_LEVEL",
+    "LogLevel",
+    "MQTTErrorCode",
+    "MQTTMatcher",
     "MQTTMessage",
     "MQTTMessageInfo",
+    "MQTTProtocolVersion",
+    "MQTT_BRIDGE",
+    "MQTT_CLEAN_START_FIRST_ONLY",
+    "MQTT_CLIENT",
+    "MQTT_ERR_ACL_DENIED",
+    "MQTT_ERR_AGAIN",
+    "MQTT_ERR_AUTH",
+    "MQTT_ERR_CONN_LOST",
+    "MQTT_ERR_CONN_REFUSED",
+    "MQTT_ERR_ERRNO",
+    "MQTT_ERR_INVAL",
+    "MQTT_ERR_KEEPALIVE",
+    "MQTT_ERR_NOMEM",
+    "MQTT_ERR_NOT_FOUND",
+    "MQTT_ERR_NOT_SUPPORTED",
+    "MQTT_ERR_NO_CONN",
+    "MQTT_ERR_PAYLOAD_SIZE",
+    "MQTT_ERR_PROTOCOL",
+    "MQTT_ERR_QUEUE_SIZE",
+    "MQTT_ERR_SUCCESS",
+    "MQTT_ERR_TLS",
+    "MQTT_ERR_UNKNOWN",
+    "MQTT_LOG_DEBUG",
+    "MQTT_LOG_ERR",
+    "MQTT_LOG_INFO",
+    "MQTT_LOG_NOTICE",
+    "MQTT_LOG_WARNING",
+    "MQTTv31",
+    "MQTTv311",
+    "MQTTv5",
+    "MalformedPacket",
+    "MessageState",
+    "MessageType",
+    "PINGREQ",
+    "PINGRESP",
+    "PUBACK",
+    "PUBCOMP",
+    "PUBLISH",
+    "PUBREC",
+    "PUBREL",
+    "PacketTypes",
+    "PahoClientMode",
+    "PayloadType",
+    "Properties",
+    "ReasonCode",
+    "ReasonCodes",
+    "SUBACK",
+    "SUBSCRIBE",
+    "SubscribeOptions",
+    "UNSUBACK",
+    "UNSUBSCRIBE",
+    "WebSocketHeaders",
     "WebsocketConnectionError",
     "connack_string",
     "convert_connack_rc_to_reason_code",
     "convert_disconnect_error_code_to_reason_code",
     "error_string",
+    "mqtt_ms_invalid",
+    "mqtt_ms_publish",
+    "mqtt_ms_queued",
+    "mqtt_ms_resend_pubcomp",
+    "mqtt_ms_resend_pubrel",
+    "mqtt_ms_send_pubrec",
+    "mqtt_ms_wait_for_puback",
+    "mqtt_ms_wait_for_pubcomp",
+    "mqtt_ms_wait_for_pubrec",
+    "mqtt_ms_wait_for_pubrel",
+    "sockpair_data",
+    "time_func",
     "topic_matches_sub",
 ]
 
-_ = (MQTTException, MalformedPacket, ReasonCodes)  # re-exported, as paho's client does
+
+# Raised by connect() when a proxy (proxy_set) cannot be reached or refuses the tunnel; a
+# ConnectionError, as PySocks' errors that paho lets through are OSErrors.
+ProxyError = _core.ProxyError
 
 try:  # paho exposes the optional PySocks module (or None) as client.socks
     import socks  # type: ignore[import-not-found]
@@ -87,7 +211,8 @@ except ImportError:
     socks = None
 
 time_func = time.monotonic
-HAVE_DNS = False
+# As paho: whether dnspython (connect_srv) is there; found without importing it.
+HAVE_DNS = importlib.util.find_spec("dns") is not None
 EAGAIN = 11
 sockpair_data = b"0"
 
@@ -256,18 +381,8 @@ _FAILURES: dict[str, MQTTErrorCode | tuple[type[BaseException], str]] = {
     "max_queued_type": (ValueError, "Invalid queue size."),
     "max_inflight_negative": (ValueError, "Invalid inflight."),
     "wait_queue_full": (ValueError, "Message is not queued due to ERR_QUEUE_SIZE"),
-    "tls_configured": (ValueError, "SSL/TLS has already been configured."),
-    "tls_not_configured": (ValueError, "Must configure SSL context before using tls_insecure_set."),
-    "tls_ciphers": (
-        ValueError,
-        "ciphers= is not supported: ferromqtt's TLS (rustls) uses its own cipher suites",
-    ),
-    "tls_keyfile_password": (
-        ValueError,
-        "keyfile_password= is not supported: ferromqtt's TLS (rustls) reads unencrypted keys",
-    ),
-    "proxy": (NotImplementedError, "proxy support is not available yet in ferromqtt"),
-    "srv": (NotImplementedError, "DNS SRV lookup (connect_srv) is not available yet in ferromqtt"),
+    "proxy_invalid": (ValueError, "proxy_type and/or proxy_addr are invalid."),
+    "srv_no_host": (ValueError, "No SRV hosts responded"),
 }
 
 
@@ -436,14 +551,18 @@ class MQTTMessageInfo:
 
     __slots__ = ("_event", "_iterpos", "_published", "_queued", "mid", "rc")
 
+    # Only mid and rc are set at creation (publish() makes one per call); the other slots
+    # are read with their defaults until first set: _published False, _event None (the
+    # threading.Event of wait_for_publish), _iterpos 0, and _queued False (a QoS>0 message
+    # queued while disconnected: rc is 4 but it will be delivered).
+    _event: threading.Event | None
+    _iterpos: int
+    _published: bool
+    _queued: bool
+
     def __init__(self, mid: int):
         self.mid = mid
         self.rc: MQTTErrorCode | int = MQTT_ERR_SUCCESS
-        self._published = False
-        self._event: threading.Event | None = None
-        self._iterpos = 0
-        # QoS>0 message queued while disconnected: rc is 4 but it will be delivered.
-        self._queued = False
 
     def __str__(self) -> str:
         return str((self.rc, self.mid))
@@ -456,10 +575,11 @@ class MQTTMessageInfo:
         return self.next()
 
     def next(self) -> MQTTErrorCode | int:
-        if self._iterpos == 0:
+        position = getattr(self, "_iterpos", 0)
+        if position == 0:
             self._iterpos = 1
             return self.rc
-        if self._iterpos == 1:
+        if position == 1:
             self._iterpos = 2
             return self.mid
         raise StopIteration
@@ -472,16 +592,17 @@ class MQTTMessageInfo:
         raise IndexError("index out of range")
 
     def _set_as_published(self) -> None:
-        with _INFO_LOCK:
-            self._published = True
-            event = self._event
+        # No lock: wait_for_publish() makes its event before it looks at _published, and
+        # this reads the event after setting it (each step atomic under the GIL).
+        self._published = True
+        event = getattr(self, "_event", None)
         if event is not None:
             event.set()
 
     def _check_rc(self) -> None:
         if self.rc == MQTT_ERR_QUEUE_SIZE:
             raise _fail("wait_queue_full")
-        if self.rc == MQTT_ERR_AGAIN or self._queued:
+        if self.rc == MQTT_ERR_AGAIN or getattr(self, "_queued", False):
             return
         if self.rc > 0:
             raise RuntimeError(f"Message publish failed: {error_string(self.rc)}")
@@ -489,14 +610,16 @@ class MQTTMessageInfo:
     def wait_for_publish(self, timeout: float | None = None) -> None:
         """Block until the message is published, or until `timeout` seconds pass."""
         self._check_rc()
-        with _INFO_LOCK:
-            if not self._published and self._event is None:
-                self._event = threading.Event()
-            event = self._event
-        if event is not None:
+        if getattr(self, "_published", False):
+            return
+        with _INFO_LOCK:  # between waiters: one event per info
+            event = getattr(self, "_event", None)
+            if event is None:
+                event = self._event = threading.Event()
+        if not getattr(self, "_published", False):
             deadline = None if timeout is None else time_func() + timeout
             # Slices keep Ctrl-C responsive on every platform.
-            while not event.is_set():
+            while not event.is_set() and not getattr(self, "_published", False):
                 remaining = 0.1 if deadline is None else min(0.1, deadline - time_func())
                 if remaining <= 0:
                     break
@@ -506,7 +629,7 @@ class MQTTMessageInfo:
     def is_published(self) -> bool:
         """True once the message has been published (QoS 0 written, QoS 1/2 acknowledged)."""
         self._check_rc()
-        return self._published
+        return getattr(self, "_published", False)
 
 
 class MQTTMessage:
@@ -537,6 +660,15 @@ class MQTTMessage:
         self.retain = False
         self.info = MQTTMessageInfo(mid)
         self.properties: Properties | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for unset slots: received messages get their `info` on first use.
+        if name == "info":
+            info = self.info = MQTTMessageInfo(self.mid)
+            return info
+        raise AttributeError(
+            f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self
+        )
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, self.__class__):
@@ -585,6 +717,12 @@ _CAUSE_RC = {
 }
 
 _BATCH = 256
+_new_message = object.__new__
+# Event kinds, read once (the dispatch loop compares every event against them).
+_EV_MESSAGE = _core.EV_MESSAGE
+_EV_PUBLISHED = _core.EV_PUBLISHED
+# rc -> MQTTErrorCode member, without Enum.__call__ on every publish().
+_ERR_BY_VALUE = {int(code): code for code in MQTTErrorCode}
 
 
 def _callback_property(name: str, doc: str) -> property:
@@ -727,11 +865,8 @@ class Client:
         self._on_socket_unregister_write: Any = None
         self._websocket_path = "/mqtt"
         self._websocket_extra_headers: WebSocketHeaders | None = None
-        self._ssl = False
-        self._ssl_context: Any = None
-        self._tls_insecure = False
-        self._tls_files: tuple[Any, ...] | None = None
-        self._tls_ca_temp: str | None = None
+        self._tls = _transport.TlsConfig()
+        self._proxy: dict[str, Any] | None = None
         self._mqttv5_first_connect = True
         self.suppress_exceptions = False
         # The Rust core is made on first use: no IO and no threads at construction.
@@ -742,11 +877,11 @@ class Client:
         self._out_messages: dict[int, MQTTMessage] = {}
         self._pending_events: deque[tuple[Any, ...]] = deque()
         self._sock: _socket.socket | None = None
+        # paho's write interest of external loops: on_socket_register_write fired and
+        # on_socket_unregister_write not yet.
+        self._registered_write = False
         self._last_batch = 0
         self._dispatching = False
-        # Held across core.publish() and the bookkeeping of its info, so the loop thread
-        # cannot see the message's completion before the info is registered.
-        self._publish_lock = threading.Lock()
 
     def __repr__(self) -> str:
         fields = _display.client_fields(self)
@@ -762,12 +897,6 @@ class Client:
         sock = getattr(self, "_sock", None)
         if sock is not None:
             sock.close()
-        ca_temp = getattr(self, "_tls_ca_temp", None)
-        if ca_temp is not None:
-            try:
-                os.unlink(ca_temp)
-            except OSError:
-                pass
 
     # ---- the core ---------------------------------------------------------------------
     def _get_core(self) -> Any:
@@ -962,38 +1091,15 @@ class Client:
         self._websocket_extra_headers = headers
 
     def _websocket_headers(self) -> list[tuple[str, str]]:
-        headers = self._websocket_extra_headers
-        if headers is None:
-            return []
-        if isinstance(headers, dict):
-            return [(str(k), str(v)) for k, v in headers.items()]
-        # A callable sees the headers paho would send and returns the ones to use; the
-        # handshake's own (key, version, upgrade) are always set by the transport.
-        base = {
-            "Host": f"{self._host}:{self._port}",
-            "Upgrade": "websocket",
-            "Connection": "Upgrade",
-            "Origin": f"https://{self._host}:{self._port}",
-            "Sec-WebSocket-Protocol": "mqtt",
-            "Sec-Websocket-Version": "13",
-        }
-        result = headers(dict(base))
-        return [(str(k), str(v)) for k, v in result.items() if base.get(k) != v]
+        return _transport.websocket_headers(self._websocket_extra_headers, self._host, self._port)
 
     def tls_set_context(self, context: Any = None) -> None:
         """Use TLS configured by an ``ssl.SSLContext`` (default: system CAs, host name
         check). Honoured: ``verify_mode`` (CERT_NONE disables verification),
-        ``check_hostname``, the CA certificates loaded into it, ``minimum_version``
-        (TLS 1.3 only when set to it). Client certificates must be given to tls_set(),
+        ``check_hostname``, the CA certificates loaded into it, ``minimum_version`` and
+        ``maximum_version``. Client certificates and ciphers must be given to tls_set(),
         since an SSLContext does not expose them. TLS runs in Rust (rustls)."""
-        if self._ssl_context is not None:
-            raise _fail("tls_configured")
-        if context is None:
-            context = ssl.create_default_context()
-        self._ssl = True
-        self._ssl_context = context
-        if hasattr(context, "check_hostname"):
-            self._tls_insecure = not context.check_hostname
+        self._tls.set_context(context)
 
     def tls_set(
         self,
@@ -1007,68 +1113,50 @@ class Client:
         alpn_protocols: list[str] | None = None,
     ) -> None:
         """Configure TLS as paho does (files are checked here, by Python's ssl module).
-        ``ciphers`` and ``keyfile_password`` are not supported: rustls chooses its own
-        cipher suites and reads unencrypted PEM keys only."""
-        if ciphers is not None:
-            raise _fail("tls_ciphers")
-        if keyfile_password is not None:
-            raise _fail("tls_keyfile_password")
-        if tls_version is None:
-            tls_version = ssl.PROTOCOL_TLS_CLIENT
-        context = ssl.SSLContext(tls_version)
-        if certfile is not None:
-            context.load_cert_chain(certfile, keyfile)
-        if cert_reqs == ssl.CERT_NONE and hasattr(context, "check_hostname"):
-            context.check_hostname = False
-        context.verify_mode = ssl.CERT_REQUIRED if cert_reqs is None else cert_reqs
-        if ca_certs is not None:
-            context.load_verify_locations(ca_certs)
-        else:
-            context.load_default_certs()
-        if alpn_protocols is not None:
-            context.set_alpn_protocols(alpn_protocols)
-        self.tls_set_context(context)
-        self._tls_files = (ca_certs, certfile, keyfile or certfile, list(alpn_protocols or []))
-        self.tls_insecure_set(cert_reqs == ssl.CERT_NONE)
+        ``tls_version``: PROTOCOL_TLS_CLIENT (default: TLS 1.2 and 1.3),
+        PROTOCOL_TLSv1_2, ssl.TLSVersion.TLSv1_2 or TLSv1_3. ``ciphers``: an OpenSSL
+        cipher list of suites rustls implements. ``keyfile_password`` decrypts an
+        encrypted PKCS#8 key. Anything rustls cannot do raises ValueError naming it."""
+        self._tls.set(
+            ca_certs,
+            certfile,
+            keyfile,
+            cert_reqs,
+            tls_version,
+            ciphers,
+            keyfile_password,
+            alpn_protocols,
+        )
 
     def tls_insecure_set(self, value: bool) -> None:
         """Skip the check of the server's host name (the certificate chain still is)."""
-        if self._ssl_context is None:
-            raise _fail("tls_not_configured")
-        self._tls_insecure = value
-        if hasattr(self._ssl_context, "check_hostname"):
-            self._ssl_context.check_hostname = not value
+        self._tls.set_insecure(value)
 
-    def _tls_arguments(self) -> tuple[Any, ...] | None:
-        """What the Rust core needs of the TLS configuration (see ClientCore.connect)."""
-        context = self._ssl_context
-        if context is None:
-            return None
-        if context.verify_mode == ssl.CERT_NONE:
-            verification = 2
-        elif self._tls_insecure or not context.check_hostname:
-            verification = 1
-        else:
-            verification = 0
-        tls13_only = context.minimum_version == ssl.TLSVersion.TLSv1_3
-        if self._tls_files is not None:
-            ca_certs, certfile, keyfile, alpn = self._tls_files
-            return (ca_certs, certfile, keyfile, verification, tls13_only, alpn)
-        return (self._context_ca_file(context), None, None, verification, tls13_only, [])
+    @property
+    def _ssl(self) -> bool:
+        return self._tls.configured
 
-    def _context_ca_file(self, context: Any) -> str | None:
-        """The CA certificates loaded into `context`, as a PEM file (None: system CAs)."""
-        certificates = context.get_ca_certs(binary_form=True)
-        if not certificates:
-            return None
-        if self._tls_ca_temp is None:
-            with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as f:
-                f.write("".join(ssl.DER_cert_to_PEM_cert(der) for der in certificates))
-            self._tls_ca_temp = f.name
-        return self._tls_ca_temp
+    @property
+    def _ssl_context(self) -> Any:
+        return self._tls.context
 
     def proxy_set(self, **proxy_args: Any) -> None:
-        raise _fail("proxy")
+        """Connect through a proxy, as paho (PySocks' keywords): ``proxy_type`` (1 or
+        socks.SOCKS4, 2 or socks.SOCKS5, 3 or socks.HTTP), ``proxy_addr``, and optionally
+        ``proxy_port`` (default 1080 for SOCKS, 8080 for HTTP), ``proxy_rdns`` (let the
+        proxy resolve the broker's name; default True), ``proxy_username``,
+        ``proxy_password``. PySocks is not needed."""
+        if not _transport.proxy_is_valid(proxy_args):
+            raise _fail("proxy_invalid")
+        self._proxy = proxy_args
+
+    def _proxy_arguments(self) -> tuple[Any, ...] | None:
+        """The core's proxy tuple: proxy_set(), else the mqtt_proxy environment variable
+        (as paho); never for a Unix socket."""
+        if self._transport == "unix":
+            return None
+        proxy = self._proxy if self._proxy is not None else _transport.environment_proxy(self._host)
+        return _transport.proxy_arguments(proxy)
 
     def enable_logger(self, logger: logging.Logger | None = None) -> None:
         """Log through `logger` (default: the "paho.mqtt.client" logger, as paho)."""
@@ -1188,7 +1276,21 @@ class Client:
         clean_start: CleanStartOption = MQTT_CLEAN_START_FIRST_ONLY,
         properties: Properties | None = None,
     ) -> MQTTErrorCode:
-        raise _fail("srv")
+        """Connect to a broker found by a DNS SRV lookup of ``_mqtt._tcp.<domain>``
+        (``_secure-mqtt._tcp`` with TLS; default domain: this host's), trying each answer
+        in turn, as paho. Needs dnspython; ValueError when it is missing, when DNS has no
+        answer or when no listed broker can be reached."""
+        if domain is None:
+            domain = _socket.getfqdn()
+            domain = domain[domain.find(".") + 1 :]
+        for host, port in _transport.srv_targets(domain, self._tls.configured):
+            try:
+                return self.connect(
+                    host, port, keepalive, bind_address, bind_port, clean_start, properties
+                )
+            except Exception:  # noqa: BLE001  paho tries the next answer on any failure
+                pass
+        raise _fail("srv_no_host")
 
     def connect_async(
         self,
@@ -1275,13 +1377,15 @@ class Client:
             self._transport,
             self._websocket_path,
             self._websocket_headers() if self._transport == "websockets" else None,
-            self._tls_arguments(),
+            self._tls.arguments(),
+            self._proxy_arguments(),
         )
         # The socket object is made only when someone looks at it (external loops).
         if self._on_socket_open is not None:
             sock = self.socket()
             if sock is not None:
                 self._call_socket_callback("on_socket_open", sock)
+        self._want_write()  # CONNECT is queued
         return MQTT_ERR_SUCCESS
 
     def _drop_unsent_qos0(self) -> None:
@@ -1307,6 +1411,7 @@ class Client:
         if not core.disconnect(code, _pack_properties(properties)):
             self._state = _CS_DISCONNECTED
             return _rc("disconnect_not_connected")
+        self._want_write()
         if not self._loop_running():
             # As paho without a loop thread: on_disconnect fires inside disconnect().
             self._drain_until_disconnected()
@@ -1343,26 +1448,39 @@ class Client:
             raise _fail("publish_topic_too_long")
         if qos < 0 or qos > 2:
             raise _fail("invalid_qos")
-        local_payload = _encode_payload(payload)
+        local_payload = payload if payload.__class__ is bytes else _encode_payload(payload)
         if len(local_payload) > 268435455:
             raise _fail("payload_too_large")
-        if isinstance(local_payload, bytearray):
+        if local_payload.__class__ is bytearray:
             local_payload = bytes(local_payload)
-        core = self._get_core()
-        packed = _pack_properties(properties) if self._protocol == MQTTv5 else None
-        with self._publish_lock:
-            rc, mid = core.publish(topic, local_payload, qos, retain, packed)
-            if qos > 0:
-                return self._track_message(
-                    mid, rc, topic_bytes, local_payload, qos, retain, properties
-                )
-            info = MQTTMessageInfo(mid)
-            info.rc = MQTTErrorCode(rc)
-            if rc != MQTT_ERR_SUCCESS:
-                return info
-            if not self._writes_inline():
-                self._infos[mid] = info
-                return info
+        core = self._core or self._get_core()
+        packed = None
+        if properties is not None and self._protocol == MQTTv5:
+            packed = bytes(properties.pack())
+        if qos > 0:
+            return self._publish_tracked(
+                core, topic, topic_bytes, local_payload, qos, retain, properties, packed
+            )
+        info = MQTTMessageInfo(0)
+        # _writes_inline(), spelt out: this is the hot path.
+        inline = (
+            self._thread is None
+            and not self._dispatching
+            and self._on_socket_register_write is None
+        )
+        # The core registers the info (see ClientCore.publish) before the loop thread can
+        # handle the message's completion.
+        rc, mid = core.publish(
+            topic, local_payload, 0, retain, packed, None if inline else (self._infos, info)
+        )
+        info.mid = mid
+        if rc:
+            info.rc = _ERR_BY_VALUE[rc]
+            return info
+        if not inline:
+            if self._on_socket_register_write is not None:
+                self._want_write()
+            return info
         # As paho without a loop thread: the message is written at once, so on_publish
         # fires before publish() returns.
         self._handle_published((_core.EV_PUBLISHED, mid, 0, None), info)
@@ -1377,33 +1495,45 @@ class Client:
             and self._on_socket_register_write is None
         )
 
-    def _track_message(
+    def _publish_tracked(
         self,
-        mid: int,
-        rc: int,
+        core: Any,
+        topic: str,
         topic_bytes: bytes,
-        local_payload: bytes | bytearray,
+        local_payload: bytes,
         qos: int,
         retain: bool,
         properties: Properties | None,
+        packed: bytes | None,
     ) -> MQTTMessageInfo:
-        message = MQTTMessage(mid, topic_bytes)
+        """QoS 1/2: the message and its info are kept (by mid) until acknowledged."""
+        message = MQTTMessage(0, topic_bytes)
         message.timestamp = time_func()
         message.payload = local_payload
         message.qos = qos
         message.retain = retain
         message.properties = properties
+        message.state = mqtt_ms_wait_for_puback if qos == 1 else mqtt_ms_wait_for_pubrec
         info = message.info
-        info.rc = MQTTErrorCode(rc)
-        if rc == MQTT_ERR_QUEUE_SIZE:
+        # The core registers both, the message first (_handle_published reads it after the
+        # info), before the loop thread can handle the acknowledgement.
+        rc, mid = core.publish(
+            topic,
+            local_payload,
+            qos,
+            retain,
+            packed,
+            (self._out_messages, message),
+            (self._infos, info),
+        )
+        message.mid = info.mid = mid
+        if rc == MQTT_ERR_SUCCESS:
+            self._want_write()
             return info
+        info.rc = _ERR_BY_VALUE[rc]
         if rc == MQTT_ERR_NO_CONN:
             info._queued = True
             message.state = mqtt_ms_publish
-        else:
-            message.state = mqtt_ms_wait_for_puback if qos == 1 else mqtt_ms_wait_for_pubrec
-        self._infos[mid] = info
-        self._out_messages[mid] = message
         return info
 
     def subscribe(
@@ -1474,6 +1604,8 @@ class Client:
             )
         except ValueError:
             raise _fail("invalid_filter") from None
+        if rc == MQTT_ERR_SUCCESS:
+            self._want_write()
         return (MQTTErrorCode(rc), mid)
 
     def unsubscribe(
@@ -1503,6 +1635,8 @@ class Client:
         rc, mid = self._core.unsubscribe(
             topic_list, _pack_properties(properties) if self._protocol == MQTTv5 else None
         )
+        if rc == MQTT_ERR_SUCCESS:
+            self._want_write()
         return (MQTTErrorCode(rc), mid)
 
     def drop_out_messages(self) -> list[MQTTMessage]:
@@ -1528,7 +1662,9 @@ class Client:
             # Events left after the connection ended (e.g. its on_disconnect).
             rc = self._process(0.0)
             return rc if self._last_batch else _rc("loop_not_connected")
-        return self._process(timeout)
+        rc = self._process(timeout)
+        self._written()  # as paho's loop() ends with loop_write()
+        return rc
 
     def _process(self, timeout: float) -> MQTTErrorCode:
         """Take one batch of events (waiting up to `timeout`) and run its callbacks."""
@@ -1539,6 +1675,10 @@ class Client:
                     return MQTT_ERR_NO_CONN
                 self._pending_events.extend(core.next_events(timeout, _BATCH))
             self._last_batch = len(self._pending_events)
+            if self._last_batch and self._state != _CS_DISCONNECTING:
+                # Anything arriving answers what was queued before: that has been written.
+                # (After disconnect() the write interest ends as the socket closes.)
+                self._written()
             self._dispatching = True
             try:
                 return self._dispatch()
@@ -1599,7 +1739,9 @@ class Client:
 
     def _loop_once(self, timeout: float) -> MQTTErrorCode:
         if self._pending_events or self._has_connection():
-            return self._process(timeout)
+            rc = self._process(timeout)
+            self._written()
+            return rc
         if self._core is not None and self._state not in (_CS_CONNECTION_LOST, _CS_DISCONNECTED):
             # The task ended; its last events (on_disconnect) may still be queued.
             rc = self._process(min(timeout, 0.1))
@@ -1673,9 +1815,32 @@ class Client:
     def _close_socket_object(self) -> None:
         sock = self._sock
         if sock is not None:
+            self._written(sock)
             self._sock = None
             self._call_socket_callback("on_socket_close", sock)
             sock.close()
+        self._registered_write = False
+
+    def _want_write(self) -> None:
+        """A packet was handed to the connection: as paho's on queueing one, fire
+        on_socket_register_write once (until the next unregister) for external loops."""
+        if self._on_socket_register_write is None or self._registered_write:
+            return
+        sock = self._sock or self.socket()
+        if sock is None:
+            return
+        self._registered_write = True
+        self._call_socket_callback("on_socket_register_write", sock)
+
+    def _written(self, sock: Any = None) -> None:
+        """What was queued has gone to the connection: on_socket_unregister_write, as
+        paho's loop_write() does once its buffer is empty."""
+        if not self._registered_write:
+            return
+        self._registered_write = False
+        sock = sock or self._sock
+        if sock is not None:
+            self._call_socket_callback("on_socket_unregister_write", sock)
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         """Process the events that are waiting (external loops)."""
@@ -1687,9 +1852,11 @@ class Client:
         return rc
 
     def loop_write(self) -> MQTTErrorCode:
-        """Nothing to do: the Rust core writes by itself."""
+        """The Rust core writes by itself: this only ends the write interest
+        (on_socket_unregister_write), as paho's once its buffer is drained."""
         if not self._has_connection():
             return MQTT_ERR_NO_CONN
+        self._written()
         return MQTT_ERR_SUCCESS
 
     def want_write(self) -> bool:
@@ -1713,10 +1880,18 @@ class Client:
             while events:
                 event = events.popleft()
                 kind = event[0]
-                if kind == _core.EV_MESSAGE:
+                if kind == _EV_MESSAGE:
                     self._handle_message(event, acks)
-                elif kind == _core.EV_PUBLISHED:
-                    self._handle_published(event)
+                elif kind == _EV_PUBLISHED:
+                    if self._on_publish is None:
+                        # _handle_published without a callback to call.
+                        mid = event[1]
+                        self._out_messages.pop(mid, None)
+                        info = self._infos.pop(mid, None)
+                        if info is not None:
+                            info._set_as_published()
+                    else:
+                        self._handle_published(event)
                 elif kind == _core.EV_CONNACK:
                     self._handle_connack(event)
                 elif kind == _core.EV_SUBACK:
@@ -1730,6 +1905,7 @@ class Client:
         finally:
             if acks and self._core is not None:
                 self._core.ack(acks)
+                self._want_write()
         return rc
 
     def _call(self, name: str, func: Any, *args: Any) -> None:
@@ -1844,17 +2020,25 @@ class Client:
 
     def _handle_message(self, event: tuple[Any, ...], acks: list[tuple[int, int]]) -> None:
         _, mid, topic, payload, qos, retain, dup, props = event
-        message = MQTTMessage(mid, topic)
+        # MQTTMessage(mid, topic) and its field updates, without the calls.
+        message = _new_message(MQTTMessage)
+        message.mid = mid
+        message._topic = topic
         message.payload = payload
         message.qos = qos
         message.retain = retain
         message.dup = dup
         message.timestamp = time_func()
-        if qos == 2:
-            message.state = mqtt_ms_wait_for_pubrel
-        if props is not None:
-            message.properties = _unpack_properties(PacketTypes.PUBLISH, props)
-        self._handle_on_message(message)
+        message.state = mqtt_ms_wait_for_pubrel if qos == 2 else mqtt_ms_invalid
+        message.properties = (
+            None if props is None else _unpack_properties(PacketTypes.PUBLISH, props)
+        )
+        if self._filtered_callbacks:
+            self._handle_on_message(message)
+        else:
+            on_message = self._on_message
+            if on_message is not None:
+                self._call("on_message", on_message, message)
         if qos and not self._manual_ack:
             acks.append((mid, qos))
 
@@ -1883,13 +2067,12 @@ class Client:
         _, mid, reason_value, props = event
         message = None
         if info is None:
-            with self._publish_lock:
-                info = self._infos.pop(mid, None)
-                message = self._out_messages.pop(mid, None)
+            info = self._infos.pop(mid, None)
+            message = self._out_messages.pop(mid, None)
         func = self._on_publish
         try:
             if func is not None and info is not None:
-                if self._callback_api_version == CallbackAPIVersion.VERSION1:
+                if self._callback_api_version is CallbackAPIVersion.VERSION1:
                     self._call("on_publish", func, mid)
                 else:
                     packet_type = (
@@ -1963,28 +2146,38 @@ class Client:
                 info.rc = MQTT_ERR_CONN_LOST
                 info._set_as_published()
                 del self._infos[mid]
-        self._close_socket_object()
-        func = self._on_disconnect
-        if func is not None:
-            reason = None
-            properties = None
-            if from_server:
-                reason = ReasonCode(PacketTypes.DISCONNECT, identifier=code or 0)
-                properties = _unpack_properties(PacketTypes.DISCONNECT, props)
-            if self._callback_api_version == CallbackAPIVersion.VERSION1:
-                if self._protocol == MQTTv5:
-                    if from_server:
-                        self._call("on_disconnect", func, reason, properties)
+        # As paho: a lost or refused connection closes its socket before on_disconnect;
+        # after the DISCONNECT the client wrote, on_disconnect comes first.
+        requested = cause == _core.CAUSE_REQUESTED
+        if not requested:
+            self._close_socket_object()
+        try:
+            func = self._on_disconnect
+            if func is not None:
+                reason = None
+                properties = None
+                if from_server:
+                    reason = ReasonCode(PacketTypes.DISCONNECT, identifier=code or 0)
+                    properties = _unpack_properties(PacketTypes.DISCONNECT, props)
+                if self._callback_api_version == CallbackAPIVersion.VERSION1:
+                    if self._protocol == MQTTv5:
+                        if from_server:
+                            self._call("on_disconnect", func, reason, properties)
+                        else:
+                            self._call("on_disconnect", func, rc, None)
                     else:
-                        self._call("on_disconnect", func, rc, None)
+                        self._call("on_disconnect", func, rc)
                 else:
-                    self._call("on_disconnect", func, rc)
-            else:
-                if reason is None:
-                    reason = convert_disconnect_error_code_to_reason_code(rc)
-                if properties is None:
-                    properties = Properties(PacketTypes.DISCONNECT)
-                self._call("on_disconnect", func, DisconnectFlags(from_server), reason, properties)
+                    if reason is None:
+                        reason = convert_disconnect_error_code_to_reason_code(rc)
+                    if properties is None:
+                        properties = Properties(PacketTypes.DISCONNECT)
+                    self._call(
+                        "on_disconnect", func, DisconnectFlags(from_server), reason, properties
+                    )
+        finally:
+            if requested:
+                self._close_socket_object()
         if from_server and self._state != _CS_DISCONNECTED:
             return MQTT_ERR_SUCCESS
         return rc if rc != MQTT_ERR_SUCCESS else MQTT_ERR_NO_CONN

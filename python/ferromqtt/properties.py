@@ -10,6 +10,7 @@ ascending identifier order, as paho writes them), which the Rust core decodes as
 
 import struct
 
+from ._lazy import CopiedOnFirstUse
 from .exception import MalformedPacket, MQTTException
 from .packettypes import PacketTypes
 
@@ -110,6 +111,10 @@ _ZERO_OR_ONE = frozenset(
     ("RequestResponseInformation", "RequestProblemInformation", "PayloadFormatIndicator")
 )
 _INSTANCE_DATA = frozenset(("packetType", "types", "names", "properties"))
+# What an instance's own tables hold until something makes (and may change) its copies.
+_KIND_BY_IDENT = {ident: kind for ident, _, kind, _ in _TABLE}
+_PACKETS_BY_IDENT = {ident: packets for ident, _, _, packets in _TABLE}
+_NAME_BY_IDENT = {ident: name for ident, name, _, _ in _TABLE}
 
 
 def writeInt16(length):
@@ -223,11 +228,23 @@ class Properties:
         props.UserProperty = ("c", "3")   # appends: [("a", "2"), ("c", "3")]
     """
 
+    # paho's per-instance tables, each made on first use (see _lazy).
+    types = CopiedOnFirstUse(lambda: list(_TYPES))
+    names = CopiedOnFirstUse(lambda: {name: ident for ident, name, _, _ in _TABLE})
+    properties = CopiedOnFirstUse(
+        lambda: {ident: (kind, list(packets)) for ident, _, kind, packets in _TABLE}
+    )
+
     def __init__(self, packetType):
-        self.packetType = packetType
-        self.types = list(_TYPES)
-        self.names = {name: ident for ident, name, _, _ in _TABLE}
-        self.properties = {ident: (kind, list(packets)) for ident, _, kind, packets in _TABLE}
+        self.__dict__["packetType"] = packetType
+
+    def _packets_of(self, ident):
+        own = self.__dict__.get("properties")
+        return _PACKETS_BY_IDENT[ident] if own is None else own[ident][1]
+
+    def _kind_of(self, ident):
+        own = self.__dict__.get("properties")
+        return _KIND_BY_IDENT[ident] if own is None else own[ident][0]
 
     def allowsMultiple(self, compressedName):
         return self.getIdentFromName(compressedName) in _MULTIPLE
@@ -238,6 +255,8 @@ class Properties:
 
     def getNameFromIdent(self, identifier):
         """The spec name (with spaces) of property ``identifier``, or None."""
+        if "names" not in self.__dict__:
+            return _NAME_BY_IDENT.get(identifier)
         for name, ident in self.names.items():
             if ident == identifier:
                 return name
@@ -251,7 +270,7 @@ class Properties:
         ident = _IDENT_BY_ATTR.get(name)
         if ident is None:
             raise MQTTException(f"Property name must be one of {self.names.keys()}")
-        if self.packetType not in self.properties[ident][1]:
+        if self.packetType not in self._packets_of(ident):
             raise MQTTException(
                 f"Property {name} does not apply to packet type "
                 f"{PacketTypes.Names[self.packetType]}"
@@ -313,7 +332,7 @@ class Properties:
         """The wire form: VBI length, then each property (``b"\\x00"`` when empty)."""
         body = b""
         for attr, ident in self._present():
-            kind = self.properties[ident][0]
+            kind = self._kind_of(ident)
             values = getattr(self, attr) if ident in _MULTIPLE else [getattr(self, attr)]
             for value in values:
                 body += self.writeProperty(ident, kind, value)
@@ -352,7 +371,7 @@ class Properties:
             ident, ident_len = VariableByteIntegers.decode(buffer)
             buffer = buffer[ident_len:]
             left -= ident_len
-            kind = self.properties[ident][0]
+            kind = self._kind_of(ident)
             value, value_len = self.readProperty(buffer, kind, left)
             buffer = buffer[value_len:]
             left -= value_len

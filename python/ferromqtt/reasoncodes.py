@@ -13,6 +13,7 @@ import warnings
 from types import MappingProxyType
 from typing import Any
 
+from ._lazy import CopiedOnFirstUse
 from .packettypes import PacketTypes
 
 _CONNACK = PacketTypes.CONNACK
@@ -85,6 +86,17 @@ _NAMES: dict[int, dict[str, list[int]]] = {
     0xA2: {"Wildcard subscription not supported": [_SUBACK, _DISCONNECT]},
 }
 
+# (packet type, number) -> name and (packet type, name) -> number for every pair the table
+# allows, so an instance that never had its own ``names`` copy looks up in O(1).
+_NAME_OF: dict[tuple[int, int], str] = {}
+_ID_OF: dict[tuple[int, str], int] = {}
+for _identifier, _candidates in _NAMES.items():
+    for _name, _packet_types in _candidates.items():
+        for _packet_type in _packet_types:
+            _NAME_OF[(_packet_type, _identifier)] = _name
+            _ID_OF.setdefault((_packet_type, _name), _identifier)
+del _identifier, _candidates, _name, _packet_types, _packet_type
+
 
 @functools.total_ordering
 class ReasonCode:
@@ -95,15 +107,16 @@ class ReasonCode:
     does not allow raises ``KeyError``. ``ReasonCode.names`` maps id -> {name: [packet types]}.
     """
 
-    names: MappingProxyType | dict = MappingProxyType(_NAMES)
+    # A per-instance copy, as paho has, so code that inspects or changes rc.names keeps
+    # working; made on first use (see _lazy).
+    names: Any = CopiedOnFirstUse(lambda: dict(_NAMES), MappingProxyType(_NAMES))
 
     def __init__(self, packetType: int, aName: str = "Success", identifier: int = -1):
-        # A per-instance copy, as paho has, so code that inspects rc.names keeps working.
-        self.names = dict(type(self).names)
         self.packetType = packetType
         if identifier != -1:
             self.value = identifier
-            self.getName()  # raises for a number this packet type cannot carry
+            if (packetType, identifier) not in _NAME_OF:
+                self.getName()  # raises for a number this packet type cannot carry
             return
         if aName == "Success" and packetType == PacketTypes.DISCONNECT:
             aName = "Normal disconnection"
@@ -111,6 +124,10 @@ class ReasonCode:
 
     def __getName__(self, packetType: int, identifier: int) -> str:
         """The name of ``identifier`` when carried by ``packetType``."""
+        if "names" not in self.__dict__:
+            name = _NAME_OF.get((packetType, identifier))
+            if name is not None:
+                return name
         if identifier not in self.names:
             raise KeyError(identifier)
         candidates = self.names[identifier]
@@ -121,6 +138,10 @@ class ReasonCode:
 
     def getId(self, name: str) -> int:
         """The number of the reason code called ``name`` in this packet type."""
+        if "names" not in self.__dict__:
+            found = _ID_OF.get((self.packetType, name))
+            if found is not None:
+                return found
         for identifier, candidates in self.names.items():
             if self.packetType in candidates.get(name, ()):
                 return identifier

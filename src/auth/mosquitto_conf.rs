@@ -6,7 +6,7 @@
 //! what clients may do, otherwise as an error (see [`unsupported_severity`]).
 
 use super::{AuthError, FileAuthenticator};
-use crate::transport::tls::{ClientCertificates, TlsServerSettings, TlsVersion};
+use crate::transport::tls::TlsVersion;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -86,30 +86,12 @@ pub struct ListenerSettings {
     pub require_certificate: bool,
     pub use_identity_as_username: bool,
     pub tls_version: Option<TlsVersion>,
+    /// `ciphers` and `ciphers_tls1.3`, joined into one OpenSSL cipher list.
+    pub ciphers: Option<String>,
     /// `None` (or -1 in the file): unlimited.
     pub max_connections: Option<u32>,
     /// Used only with `per_listener_settings true`.
     pub security: SecuritySettings,
-}
-
-impl ListenerSettings {
-    /// The TLS settings when this listener has `certfile` and `keyfile`.
-    pub fn tls_server_settings(&self) -> Option<TlsServerSettings> {
-        let (cert_file, key_file) = (self.certfile.clone()?, self.keyfile.clone()?);
-        Some(TlsServerSettings {
-            cert_file,
-            key_file,
-            ca_file: self.cafile.clone(),
-            // Mosquitto asks for client certificates only with require_certificate.
-            client_certificates: if self.require_certificate {
-                ClientCertificates::Required
-            } else {
-                ClientCertificates::NotRequested
-            },
-            min_version: self.tls_version.unwrap_or_default(),
-            alpn_protocols: Vec::new(),
-        })
-    }
 }
 
 /// A parsed `mosquitto.conf`.
@@ -159,8 +141,6 @@ pub fn unsupported_severity(directive: &str) -> Option<bool> {
         "websockets_headers_size",
         "websockets_log_level",
         "max_topic_alias",
-        "ciphers",
-        "ciphers_tls1.3",
     ];
     const ERRORS: &[&str] = &[
         "acl_file_mode",
@@ -408,15 +388,16 @@ impl MosquittoConf {
                 self.current_listener(scope).use_identity_as_username = parse_bool(value)?
             }
             "tls_version" => {
-                self.current_listener(scope).tls_version = Some(match value {
-                    "tlsv1.2" => TlsVersion::Tls12,
-                    "tlsv1.3" => TlsVersion::Tls13,
-                    other => {
-                        return Err(format!(
-                            "unsupported TLS version {other:?} (tlsv1.2 or tlsv1.3)"
-                        ))
-                    }
-                })
+                self.current_listener(scope).tls_version =
+                    Some(TlsVersion::from_mosquitto_name(value)?)
+            }
+            "ciphers" | "ciphers_tls1.3" => {
+                crate::transport::tls::cipher_suites(value).map_err(|e| e.to_string())?;
+                let listener = self.current_listener(scope);
+                listener.ciphers = Some(match listener.ciphers.take() {
+                    Some(list) => format!("{list}:{value}"),
+                    None => value.to_string(),
+                });
             }
             "max_connections" => {
                 let limit = parse_number::<i64>(value)?;
@@ -578,12 +559,12 @@ listener 0 /run/mosquitto.sock
             (1883, Some("127.0.0.1"))
         );
         assert_eq!(plain.max_connections, Some(100));
-        assert!(plain.tls_server_settings().is_none());
+        assert!(plain.certfile.is_none() && plain.keyfile.is_none());
         let secure = &conf.listeners[1];
         assert_eq!(secure.line, 18);
-        let tls = secure.tls_server_settings().unwrap();
-        assert_eq!(tls.client_certificates, ClientCertificates::Required);
-        assert_eq!(tls.min_version, TlsVersion::Tls13);
+        assert!(secure.certfile.is_some() && secure.keyfile.is_some());
+        assert!(secure.require_certificate);
+        assert_eq!(secure.tls_version, Some(TlsVersion::Tls13));
         assert!(secure.use_identity_as_username);
         assert_eq!(conf.listeners[2].protocol, ListenerProtocol::WebSockets);
         assert_eq!(conf.listeners[2].max_connections, None);

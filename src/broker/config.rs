@@ -3,7 +3,7 @@
 //! Read from TOML (`from_toml_str`/`from_toml_file`, errors name the file, line and key) or
 //! built in code (`BrokerConfig::default()` and field updates, then `validate()`).
 
-use crate::transport::tls::{ClientCertificates, TlsServerSettings};
+use crate::transport::tls::{ClientCertificates, TlsServerSettings, TlsVersion};
 use crate::transport::WsServerSettings;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -18,6 +18,23 @@ pub struct BrokerConfig {
     /// Most clients connected at once; -1 (the default) means no limit. Further
     /// connections wait in the listen backlog until a slot frees.
     pub max_connections: i64,
+    /// Most connections open at once from one source address (TCP, TLS and WebSocket
+    /// listeners); -1 (the default) means no limit. An excess connection is closed right
+    /// after `accept`, before any handshake.
+    pub max_connections_per_address: i64,
+    /// New connections accepted per second from one source address (a burst of this many,
+    /// then this many per second); 0 (the default) means no limit. An excess connection is
+    /// closed right after `accept`, before any handshake.
+    pub max_connection_rate: u32,
+    /// Subscriptions one session may hold; 0 (the default) means no limit. A filter past
+    /// the limit is refused in the SUBACK (0x97 quota exceeded, 3.x 0x80); replacing an
+    /// existing subscription always succeeds.
+    pub max_subscriptions_per_client: u32,
+    /// Most levels in a topic name or filter (`a/b/c` has 3); 0 means no limit. Default 200
+    /// (Mosquitto refuses more than 200 `/`). A PUBLISH (or will) past it closes the
+    /// connection (5.0: DISCONNECT 0x90); a filter past it is refused in the SUBACK
+    /// (0x8F, 3.x 0x80).
+    pub max_topic_levels: u32,
     /// Largest keep-alive (seconds) a client may ask for. Default 65535. An MQTT 5 client
     /// asking for more (or for 0) is told the lower value as Server Keep Alive; 3.x clients
     /// keep their own value (the protocol cannot tell them).
@@ -88,6 +105,17 @@ pub struct ListenerConfig {
     /// PEM CAs that sign acceptable client certificates (for `require_certificate`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cafile: Option<PathBuf>,
+    /// Password of an encrypted PKCS#8 `keyfile` (`BEGIN ENCRYPTED PRIVATE KEY`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyfile_password: Option<String>,
+    /// Lowest TLS version served, Mosquitto's spelling: `tlsv1.2` (the default: 1.2 and
+    /// 1.3) or `tlsv1.3` (1.3 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_version: Option<String>,
+    /// OpenSSL cipher list limiting the suites served (Mosquitto's `ciphers`), e.g.
+    /// `ECDHE-RSA-AES256-GCM-SHA384:TLS_AES_256_GCM_SHA384`. Default: all of rustls'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ciphers: Option<String>,
     /// Refuse TLS clients without a certificate signed by `cafile`. Default false.
     #[serde(default)]
     pub require_certificate: bool,
@@ -126,6 +154,9 @@ impl ListenerConfig {
             certfile: None,
             keyfile: None,
             cafile: None,
+            keyfile_password: None,
+            tls_version: None,
+            ciphers: None,
             require_certificate: false,
             use_identity_as_username: false,
             protocol: ListenerProtocol::Mqtt,
@@ -154,6 +185,14 @@ impl ListenerConfig {
             } else {
                 ClientCertificates::NotRequested
             },
+            // Checked by `validate`.
+            min_version: self
+                .tls_version
+                .as_deref()
+                .and_then(|name| TlsVersion::from_mosquitto_name(name).ok())
+                .unwrap_or_default(),
+            ciphers: self.ciphers.clone(),
+            key_password: self.keyfile_password.clone(),
             ..TlsServerSettings::default()
         })
     }
@@ -164,6 +203,10 @@ impl Default for BrokerConfig {
         BrokerConfig {
             listeners: vec![ListenerConfig::new("127.0.0.1", 1883)],
             max_connections: -1,
+            max_connections_per_address: -1,
+            max_connection_rate: 0,
+            max_subscriptions_per_client: 0,
+            max_topic_levels: 200,
             max_keepalive: 65535,
             max_packet_size: 0,
             max_queued_messages: 1000,
@@ -282,6 +325,16 @@ impl BrokerConfig {
             if listener.certfile.is_some() != listener.keyfile.is_some() {
                 return invalid("certfile", "a TLS listener needs both certfile and keyfile");
             }
+            if let Some(name) = &listener.tls_version {
+                if let Err(message) = TlsVersion::from_mosquitto_name(name) {
+                    return invalid("tls_version", &message);
+                }
+            }
+            if let Some(list) = &listener.ciphers {
+                if let Err(error) = crate::transport::tls::cipher_suites(list) {
+                    return invalid("ciphers", &error.to_string());
+                }
+            }
             if listener.certfile.is_none()
                 && (listener.require_certificate || listener.use_identity_as_username)
             {
@@ -299,6 +352,15 @@ impl BrokerConfig {
         }
         if self.max_connections < -1 || self.max_connections == 0 {
             return invalid("max_connections", "must be -1 (no limit) or positive");
+        }
+        if self.max_connections_per_address < -1
+            || self.max_connections_per_address == 0
+            || self.max_connections_per_address > i64::from(u32::MAX)
+        {
+            return invalid(
+                "max_connections_per_address",
+                "must be -1 (no limit) or a positive number of connections",
+            );
         }
         if self.max_packet_size != 0 && self.max_packet_size < 20 {
             return invalid(
@@ -337,6 +399,11 @@ impl BrokerConfig {
         } else {
             self.max_inflight_messages
         }
+    }
+
+    /// `max_connections_per_address` as a count, 0 for no limit.
+    pub fn effective_max_connections_per_address(&self) -> u32 {
+        u32::try_from(self.max_connections_per_address).unwrap_or(0)
     }
 
     pub fn connect_timeout_duration(&self) -> Duration {
@@ -381,6 +448,34 @@ mod tests {
         assert_eq!(config.max_inflight_messages, 20);
         assert_eq!(config.sys_interval, 10);
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn abuse_limits_default_to_off_except_topic_levels_and_are_checked() {
+        let config = BrokerConfig::default();
+        assert_eq!(config.max_connections_per_address, -1);
+        assert_eq!(config.effective_max_connections_per_address(), 0);
+        assert_eq!(config.max_connection_rate, 0);
+        assert_eq!(config.max_subscriptions_per_client, 0);
+        assert_eq!(config.max_topic_levels, 200);
+        let text = "max_connections_per_address = 0\n";
+        let error = BrokerConfig::from_toml_str(text, "l.toml").unwrap_err();
+        assert!(
+            matches!(&error, ConfigError::Parse { line: 1, key, .. } if key == "max_connections_per_address"),
+            "{error:?}"
+        );
+        let text = "max_connections_per_address = 4\nmax_connection_rate = 10\n\
+                    max_subscriptions_per_client = 100\nmax_topic_levels = 0\n";
+        let config = BrokerConfig::from_toml_str(text, "l.toml").unwrap();
+        assert_eq!(config.effective_max_connections_per_address(), 4);
+        assert_eq!(
+            (
+                config.max_connection_rate,
+                config.max_subscriptions_per_client,
+                config.max_topic_levels
+            ),
+            (10, 100, 0)
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The `Listener`: binds a TCP socket (IPv4 or IPv6) and spawns a connection task per
 //! accepted client, taking a connection permit (`max_connections`) before `accept` so a
-//! flood waits in the backlog instead of exhausting file descriptors. On a TLS or
+//! flood waits in the backlog instead of exhausting file descriptors, and closing at once
+//! what the per-address limits (`super::admission`) refuse. On a TLS or
 //! WebSocket listener the handshakes run in the spawned task, bounded by the connect timeout, so a slow or
 //! silent client never holds up the accept loop.
 
+use super::admission::{ConnectionSlot, Refusal};
 use super::config::ListenerConfig;
 use super::connection::{self, BrokerStream, Identity, Peer, Shared};
 use super::BrokerError;
@@ -11,9 +13,9 @@ use crate::transport::tls::ReloadableServerConfig;
 use crate::transport::WsServerSettings;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -52,15 +54,8 @@ pub async fn run(
 ) {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     loop {
-        let permit = match &permits {
-            Some(semaphore) => tokio::select! {
-                permit = semaphore.clone().acquire_owned() => match permit {
-                    Ok(permit) => Some(permit),
-                    Err(_) => return,
-                },
-                _ = token.cancelled() => return,
-            },
-            None => None,
+        let Some(permit) = next_permit(permits.as_ref(), &token).await else {
+            return;
         };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -68,6 +63,29 @@ pub async fn run(
         };
         match accepted {
             Ok((stream, address)) => {
+                let address_slot = match &shared.admission {
+                    None => None,
+                    Some(admission) => match admission.admit(address.ip(), Instant::now()) {
+                        Ok(slot) => Some(slot),
+                        Err(refusal) => {
+                            // Closed before any task or buffer exists: a flood from one
+                            // address costs an accept and a close. Debug only, so the
+                            // flood does not become a flood of log lines.
+                            log::debug!(
+                                "Refused connection from {address}: {}.",
+                                match refusal {
+                                    Refusal::TooManyConnections => "too many connections",
+                                    Refusal::RateExceeded => "connection rate exceeded",
+                                }
+                            );
+                            continue;
+                        }
+                    },
+                };
+                let slot = ConnectionSlot {
+                    permit,
+                    address: address_slot.map(Box::new),
+                };
                 let _ = stream.set_nodelay(true);
                 log::info!("New connection from {address} on port {port}.");
                 match &layers {
@@ -76,7 +94,7 @@ pub async fn run(
                         BrokerStream::Tcp(stream),
                         Peer(Some(address)),
                         token.clone(),
-                        permit,
+                        slot,
                     )),
                     Some(layers) => tracker.spawn(serve_layered(
                         layers.clone(),
@@ -84,7 +102,7 @@ pub async fn run(
                         stream,
                         Peer(Some(address)),
                         token.clone(),
-                        permit,
+                        slot,
                     )),
                 };
             }
@@ -123,7 +141,7 @@ async fn serve_layered<S>(
     stream: S,
     address: Peer,
     token: CancellationToken,
-    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    slot: ConnectionSlot,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
@@ -154,7 +172,22 @@ async fn serve_layered<S>(
         (true, None) => Identity::Missing,
     };
     let stream = BrokerStream::layered(accepted.stream, identity);
-    connection::run(shared, stream, address, token, permit).await;
+    connection::run(shared, stream, address, token, slot).await;
+}
+
+/// A place under `max_connections` (`Some(None)` without a limit); `None` once the broker
+/// stops.
+async fn next_permit(
+    permits: Option<&Arc<Semaphore>>,
+    token: &CancellationToken,
+) -> Option<Option<OwnedSemaphorePermit>> {
+    let Some(semaphore) = permits else {
+        return Some(None);
+    };
+    tokio::select! {
+        permit = semaphore.clone().acquire_owned() => permit.ok().map(Some),
+        _ = token.cancelled() => None,
+    }
 }
 
 /// Accepts on a Unix socket until `token` is cancelled, as `run` does for TCP.
@@ -167,15 +200,8 @@ pub async fn run_unix(
     layers: Option<Layers>,
 ) {
     loop {
-        let permit = match &permits {
-            Some(semaphore) => tokio::select! {
-                permit = semaphore.clone().acquire_owned() => match permit {
-                    Ok(permit) => Some(permit),
-                    Err(_) => return,
-                },
-                _ = token.cancelled() => return,
-            },
-            None => None,
+        let Some(permit) = next_permit(permits.as_ref(), &token).await else {
+            return;
         };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -184,13 +210,17 @@ pub async fn run_unix(
         match accepted {
             Ok((stream, _)) => {
                 log::info!("New connection on a Unix socket.");
+                let slot = ConnectionSlot {
+                    permit,
+                    address: None,
+                };
                 match &layers {
                     None => tracker.spawn(connection::run(
                         shared.clone(),
                         BrokerStream::layered(Box::new(stream), Identity::NotUsed),
                         Peer(None),
                         token.clone(),
-                        permit,
+                        slot,
                     )),
                     Some(layers) => tracker.spawn(serve_layered(
                         layers.clone(),
@@ -198,7 +228,7 @@ pub async fn run_unix(
                         stream,
                         Peer(None),
                         token.clone(),
-                        permit,
+                        slot,
                     )),
                 };
             }

@@ -22,9 +22,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod auth;
 pub mod config;
 mod connection;
+pub mod hooks;
 mod listener;
 pub mod mosquitto_config;
 pub mod queue;
@@ -37,14 +39,16 @@ pub mod sys;
 
 pub use auth::{Access, AllowAll, AuthDecision, Authenticator};
 pub use config::{BrokerConfig, ConfigError, ListenerConfig, ListenerProtocol};
+pub use hooks::{HookClient, HookMessage, HookSet, Hooks, MessageVerdict};
 pub use stats::BrokerStats;
 
 use crate::auth::LoginDelay;
 use crate::protocol::ReasonCode;
 use crate::transport::tls::{ReloadableServerConfig, TlsError};
-use connection::Shared;
+use connection::{KeepAliveTimers, Shared};
+use hooks::BrokerHooks;
 use router::{Router, RouterCommand};
-use session::SessionLimits;
+use session::SessionContext;
 use stats::Counters;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
@@ -92,6 +96,10 @@ pub struct Broker {
     stop_lock: tokio::sync::Mutex<bool>,
     /// The TLS listeners' configurations, for `reload_tls`.
     tls_configs: Vec<Arc<ReloadableServerConfig>>,
+    /// The password and ACL files, for `reload` (`None` without them, or with an
+    /// authenticator given to `start_with_auth`).
+    files: Option<Arc<auth::ReloadableFiles>>,
+    hooks: Option<Arc<BrokerHooks>>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -107,15 +115,44 @@ impl Broker {
     /// Authentication and authorization follow `allow_anonymous`, `password_file` and
     /// `acl_file` (files are read here, so a bad file fails the start).
     pub async fn start(config: BrokerConfig) -> Result<Broker, BrokerError> {
-        config.validate()?;
-        let auth = auth::from_config(&config)?;
-        Broker::start_with_auth(config, auth).await
+        Broker::start_with_files(config, None).await
     }
 
     /// `start` with another [`Authenticator`] in place of the configuration's files.
     pub async fn start_with_auth(
         config: BrokerConfig,
         auth: Arc<dyn Authenticator>,
+    ) -> Result<Broker, BrokerError> {
+        Broker::serve(config, auth, None).await
+    }
+
+    /// `start` with the application's [`Hooks`] asked after the configuration's files.
+    pub async fn start_with_hooks(
+        config: BrokerConfig,
+        hooks: Arc<dyn Hooks>,
+    ) -> Result<Broker, BrokerError> {
+        Broker::start_with_files(config, Some(Arc::new(BrokerHooks::new(hooks)))).await
+    }
+
+    async fn start_with_files(
+        config: BrokerConfig,
+        hooks: Option<Arc<BrokerHooks>>,
+    ) -> Result<Broker, BrokerError> {
+        config.validate()?;
+        let files = auth::ReloadableFiles::from_config(&config)?;
+        let auth: Arc<dyn Authenticator> = match &files {
+            Some(files) => files.clone(),
+            None => Arc::new(AllowAll),
+        };
+        let mut broker = Broker::serve(config, auth, hooks).await?;
+        broker.files = files;
+        Ok(broker)
+    }
+
+    async fn serve(
+        config: BrokerConfig,
+        auth: Arc<dyn Authenticator>,
+        hooks: Option<Arc<BrokerHooks>>,
     ) -> Result<Broker, BrokerError> {
         config.validate()?;
         let mut listener_layers = Vec::with_capacity(config.listeners.len());
@@ -164,22 +201,30 @@ impl Broker {
         let router = Router::new(config.clone(), counters.clone(), auth.clone());
         let router_task = tokio::spawn(router.run(router_rx));
         let shared = Arc::new(Shared {
-            limits: SessionLimits::from_config(&config),
+            session: SessionContext::new(&config, auth),
             config: config.clone(),
             router: router_tx.clone(),
             counters: counters.clone(),
-            auth,
+            hooks: hooks.clone(),
             login_delay: std::sync::Mutex::new(LoginDelay::new(
                 Duration::from_millis(config.login_failure_delay_ms),
                 MAX_LOGIN_DELAY,
             )),
+            admission: admission::Admission::new(
+                config.effective_max_connections_per_address(),
+                config.max_connection_rate,
+            ),
             next_connection_id: AtomicU64::new(1),
+            keep_alive: Arc::new(KeepAliveTimers::new()),
         });
         let permits = usize::try_from(config.max_connections)
             .ok()
             .map(|n| Arc::new(Semaphore::new(n)));
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
+        let keep_alive = shared.keep_alive.clone();
+        let keep_alive_token = token.clone();
+        tracker.spawn(async move { keep_alive.run(keep_alive_token).await });
         let tls_configs = listener_layers
             .iter()
             .chain(unix_listeners.iter().map(|(_, layers)| layers))
@@ -218,6 +263,8 @@ impl Broker {
             counters,
             stop_lock: tokio::sync::Mutex::new(false),
             tls_configs,
+            files: None,
+            hooks,
         })
     }
 
@@ -270,6 +317,10 @@ impl Broker {
                 abort.abort();
             }
         }
+        if let Some(hooks) = &self.hooks {
+            // The last clients' on_client_disconnected run before stop() returns.
+            hooks.flush(STOP_DEADLINE).await;
+        }
         *stopped = true;
     }
 
@@ -285,6 +336,32 @@ impl Broker {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Re-reads the password file, the ACL file (both applied to open connections too) and
+    /// every TLS listener's files (for new connections), as Mosquitto does on SIGHUP. What
+    /// fails to load keeps its previous state and is logged as an error; the first error
+    /// is returned after everything was tried. Connections stay open.
+    pub fn reload(&self) -> Result<(), BrokerError> {
+        log::info!("Reloading password, ACL and TLS files.");
+        let mut first_error: Option<BrokerError> = None;
+        if let Some(files) = &self.files {
+            if let Err(error) = files.reload() {
+                log::error!("Reload failed, keeping the previous password and ACL files: {error}");
+                first_error = Some(error.into());
+            }
+        }
+        if let Err(error) = self.reload_tls() {
+            log::error!("Reload failed, keeping the previous TLS files: {error}");
+            first_error.get_or_insert(error.into());
+        }
+        match first_error {
+            None => {
+                log::info!("Reloaded password, ACL and TLS files.");
+                Ok(())
+            }
+            Some(error) => Err(error),
+        }
     }
 
     /// The `$SYS` figures now.

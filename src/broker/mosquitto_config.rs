@@ -30,7 +30,7 @@ pub fn broker_config(conf: &MosquittoConf, file: &str) -> Result<BrokerConfig, C
     } else {
         config.listeners = Vec::with_capacity(sections.len());
         for (_, settings) in &sections {
-            config.listeners.push(listener_config(settings, &error)?);
+            config.listeners.push(listener_config(settings));
         }
     }
     // One security setting for the whole broker: every listener must agree.
@@ -102,17 +102,7 @@ pub fn broker_config(conf: &MosquittoConf, file: &str) -> Result<BrokerConfig, C
     Ok(config)
 }
 
-fn listener_config(
-    settings: &ListenerSettings,
-    error: &impl Fn(usize, &str, &str) -> ConfigError,
-) -> Result<ListenerConfig, ConfigError> {
-    if settings.tls_version == Some(TlsVersion::Tls13) {
-        return Err(error(
-            settings.line,
-            "tls_version",
-            "tlsv1.3 only is not supported on broker listeners (TLS 1.2 and 1.3 are served)",
-        ));
-    }
+fn listener_config(settings: &ListenerSettings) -> ListenerConfig {
     let mut listener = ListenerConfig::new(
         settings.bind_address.as_deref().unwrap_or("0.0.0.0"),
         settings.port,
@@ -121,13 +111,21 @@ fn listener_config(
     listener.certfile = settings.certfile.clone();
     listener.keyfile = settings.keyfile.clone();
     listener.cafile = settings.cafile.clone();
+    listener.tls_version = settings.tls_version.map(|version| {
+        match version {
+            TlsVersion::Tls13 => "tlsv1.3",
+            TlsVersion::Tls12 | TlsVersion::Tls12Only => "tlsv1.2",
+        }
+        .to_string()
+    });
+    listener.ciphers = settings.ciphers.clone();
     listener.require_certificate = settings.require_certificate;
     listener.use_identity_as_username = settings.use_identity_as_username;
     listener.protocol = match settings.protocol {
         mosquitto_conf::ListenerProtocol::Mqtt => ListenerProtocol::Mqtt,
         mosquitto_conf::ListenerProtocol::WebSockets => ListenerProtocol::Websockets,
     };
-    Ok(listener)
+    listener
 }
 
 #[cfg(test)]
@@ -144,6 +142,7 @@ mod tests {
             "allow_anonymous false\npassword_file /p\nacl_file /a\nmax_keepalive 30\n\
              max_queued_messages 0\nlistener 8883 127.0.0.1\ncertfile /c\nkeyfile /k\n\
              cafile /ca\nrequire_certificate true\nuse_identity_as_username true\n\
+             tls_version tlsv1.3\nciphers_tls1.3 TLS_AES_256_GCM_SHA384\n\
              listener 9001\nprotocol websockets\n",
         )
         .unwrap();
@@ -155,7 +154,9 @@ mod tests {
         let tls = &config.listeners[0];
         assert_eq!((tls.host.as_str(), tls.port), ("127.0.0.1", 8883));
         assert!(tls.require_certificate && tls.use_identity_as_username);
-        assert!(tls.tls_settings().is_some());
+        let settings = tls.tls_settings().unwrap();
+        assert_eq!(settings.min_version, TlsVersion::Tls13);
+        assert_eq!(settings.ciphers.as_deref(), Some("TLS_AES_256_GCM_SHA384"));
         let ws = &config.listeners[1];
         assert_eq!(
             (ws.host.as_str(), ws.protocol),

@@ -27,10 +27,13 @@ use crate::protocol::{
     self, Connect, Disconnect, Packet, ProtocolVersion, Publish, QoS, ReasonCode, Subscription,
     TopicFilter, MAX_PACKET_SIZE,
 };
-use crate::transport::{self, BoxedStream, ConnectOptions, Endpoint};
+use crate::transport::{self, BoxedStream, ConnectOptions, Endpoint, TransportError};
 
 /// Events waiting for the application; beyond this the task stops reading the socket.
-pub const EVENT_CAPACITY: usize = 4096;
+/// Large enough to absorb a burst while the Python loop catches up (a QoS 0 flood the
+/// broker would otherwise drop once its queue for this client fills); the channel
+/// allocates as it fills, so an idle client pays nothing for it.
+pub const EVENT_CAPACITY: usize = 32 * 1024;
 const READ_CAPACITY: usize = 64 * 1024;
 
 /// Where and how to connect.
@@ -379,7 +382,22 @@ async fn open_stream(
 ) -> Result<BoxedStream, ClientError> {
     match &target.endpoint {
         Endpoint::Tcp { host, port } => {
-            let socket = open_tcp(host, *port, bind).await?;
+            let socket = match &target.proxy {
+                None => open_tcp(host, *port, bind).await?,
+                Some(proxy) => {
+                    let mut socket = open_tcp(&proxy.host, proxy.port, bind)
+                        .await
+                        .map_err(|error| match error {
+                            ClientError::Io(e) => proxy.unreachable(e),
+                            _ => transport::ProxyError::UnknownHost(proxy.host.clone()),
+                        })
+                        .map_err(TransportError::from)?;
+                    transport::proxy::handshake(&mut socket, proxy, host, *port)
+                        .await
+                        .map_err(TransportError::from)?;
+                    socket
+                }
+            };
             socket.set_nodelay(true)?;
             Ok(transport::wrap_client_stream(socket, host, *port, target).await?)
         }

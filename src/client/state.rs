@@ -129,6 +129,10 @@ pub struct ClientState {
     outgoing: HashMap<u16, OutMessage>,
     /// Outgoing QoS>0 packet ids in publish order.
     order: VecDeque<u16>,
+    /// Every entry of `order` before this index is on the wire (nothing to send): where
+    /// `fill_window` starts looking, so a full window of in-flight messages is not
+    /// walked again for every acknowledgement.
+    unsent_from: usize,
     inflight: usize,
     acks_pending: HashMap<u16, Pending>,
     /// Inbound QoS 2 messages received, delivered on PUBREL.
@@ -145,6 +149,7 @@ impl ClientState {
             next_packet_id: 0,
             outgoing: HashMap::new(),
             order: VecDeque::new(),
+            unsent_from: 0,
             inflight: 0,
             acks_pending: HashMap::new(),
             incoming_qos2: HashMap::new(),
@@ -255,6 +260,7 @@ impl ClientState {
     /// session; a QoS 2 whose PUBREC arrived resumes with PUBREL unless the session is new.
     fn reset_outgoing_for_resend(&mut self, clean: bool) {
         self.inflight = 0;
+        self.unsent_from = 0;
         for message in self.outgoing.values_mut() {
             message.state = match message.state {
                 OutState::Pending => OutState::Pending,
@@ -327,10 +333,10 @@ impl ClientState {
             return;
         }
         let mut to_send = Vec::new();
-        for packet_id in &self.order {
-            if self.inflight >= window {
-                break;
-            }
+        let mut index = self.unsent_from;
+        while index < self.order.len() && self.inflight < window {
+            let packet_id = &self.order[index];
+            index += 1;
             let Some(message) = self.outgoing.get_mut(packet_id) else {
                 continue;
             };
@@ -351,6 +357,7 @@ impl ClientState {
                 _ => {}
             }
         }
+        self.unsent_from = index;
         for packet in to_send {
             match packet {
                 Packet::Publish(p) => self.send_publish(p, now, actions),
@@ -395,6 +402,7 @@ impl ClientState {
         }
         if self.outgoing.remove(&packet_id).is_some() {
             self.order.retain(|id| *id != packet_id);
+            self.unsent_from = 0;
             self.inflight = self.inflight.saturating_sub(1);
         }
         actions.push(Action::Deliver(Event::Published {
@@ -493,6 +501,7 @@ impl ClientState {
     /// `drop_out_messages`).
     pub fn drop_out_messages(&mut self) -> Vec<Publish> {
         let mut dropped = Vec::with_capacity(self.order.len());
+        self.unsent_from = 0;
         for packet_id in self.order.drain(..) {
             if let Some(message) = self.outgoing.remove(&packet_id) {
                 dropped.push(message.publish);
@@ -677,10 +686,16 @@ impl ClientState {
             _ => return,
         }
         self.outgoing.remove(&packet_id);
-        if self.order.front() == Some(&packet_id) {
-            self.order.pop_front();
-        } else if let Some(position) = self.order.iter().position(|id| *id == packet_id) {
+        let position = if self.order.front() == Some(&packet_id) {
+            Some(0)
+        } else {
+            self.order.iter().position(|id| *id == packet_id)
+        };
+        if let Some(position) = position {
             self.order.remove(position);
+            if position < self.unsent_from {
+                self.unsent_from -= 1;
+            }
         }
         self.inflight = self.inflight.saturating_sub(1);
         actions.push(Action::Deliver(Event::Published {
@@ -849,6 +864,40 @@ mod tests {
             [Packet::Publish(p)] => assert_eq!(p.packet_id, 3),
             ref other => panic!("expected PUBLISH 3, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn window_refills_in_publish_order_after_out_of_order_acks_and_a_reconnect() {
+        let t = Instant::now();
+        let limits = Limits {
+            max_inflight: 2,
+            max_queued: 0,
+        };
+        let mut state = connected(V311, limits, t);
+        for _ in 0..6 {
+            state.publish(message(QoS::AtLeastOnce), t).unwrap();
+        }
+        let ids = |actions: &[Action]| -> Vec<(u16, bool)> {
+            sent(actions)
+                .iter()
+                .filter_map(|p| match p {
+                    Packet::Publish(p) => Some((p.packet_id, p.dup)),
+                    _ => None,
+                })
+                .collect()
+        };
+        // 1 and 2 in flight; the second is acknowledged first.
+        let actions = state.handle_incoming(Packet::PubAck(PublishResponse::new(2)), t);
+        assert_eq!(ids(&actions), [(3, false)]);
+        let actions = state.handle_incoming(Packet::PubAck(PublishResponse::new(1)), t);
+        assert_eq!(ids(&actions), [(4, false)]);
+        state.connection_closed();
+        state.connection_opened(connect(false, 60), t);
+        let actions = state.handle_incoming(connack(Properties::new()), t);
+        assert_eq!(ids(&actions), [(3, true), (4, true)]);
+        let actions = state.handle_incoming(Packet::PubAck(PublishResponse::new(4)), t);
+        assert_eq!(ids(&actions), [(5, false)]);
+        assert_eq!(state.inflight_len(), 2);
     }
 
     #[test]

@@ -5,10 +5,13 @@
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use pyo3::{PyTraverseError, PyVisit};
 
 use crate::broker::router::observe::ClientSnapshot;
 use crate::broker::{Broker, BrokerConfig, BrokerError};
+use crate::python::hooks::PyHooks;
 use crate::python::runtime;
+use std::sync::Arc;
 
 #[pyclass(module = "ferromqtt._core", name = "BrokerCore")]
 pub struct BrokerCore {
@@ -16,6 +19,9 @@ pub struct BrokerCore {
     // std Mutex, not tokio: held only to swap the running broker in or out, never across
     // an .await (start/stop run their futures after releasing it).
     running: std::sync::Mutex<Option<std::sync::Arc<Broker>>>,
+    /// The Python dispatcher of `Broker`'s hook callables, shared with the running broker
+    /// (which sees changes to the installed set at once).
+    hooks: Option<Arc<PyHooks>>,
 }
 
 fn config_from_json(options_json: &str) -> PyResult<BrokerConfig> {
@@ -50,11 +56,35 @@ type TrafficTuple = (f64, Option<String>, String, u8, bool, usize);
 #[pymethods]
 impl BrokerCore {
     #[new]
-    fn new(options_json: &str) -> PyResult<Self> {
+    #[pyo3(signature = (options_json, hooks=None))]
+    fn new(options_json: &str, hooks: Option<Py<PyAny>>) -> PyResult<Self> {
         Ok(BrokerCore {
             config: config_from_json(options_json)?,
             running: Default::default(),
+            hooks: hooks.map(|dispatcher| Arc::new(PyHooks::new(dispatcher))),
         })
+    }
+
+    /// The dispatcher is reachable from Python's garbage collector, so a hook that refers
+    /// back to its `Broker` does not keep an unreachable broker alive (and running).
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Some(hooks) = &self.hooks {
+            visit.call(hooks.dispatcher())?;
+        }
+        Ok(())
+    }
+
+    /// Names the hooks the dispatcher answers for (the others are never asked); takes
+    /// effect at once, also while running. `ValueError` for an unknown name.
+    fn set_hooks_installed(&self, names: Vec<String>) -> PyResult<()> {
+        let Some(hooks) = &self.hooks else {
+            return Err(PyRuntimeError::new_err(
+                "this broker was made without hooks",
+            ));
+        };
+        hooks
+            .set_installed(&names)
+            .map_err(|name| PyValueError::new_err(format!("unknown broker hook {name:?}")))
     }
 
     /// Parses a TOML configuration file into the JSON options `BrokerCore` takes.
@@ -83,8 +113,16 @@ impl BrokerCore {
             return Err(PyRuntimeError::new_err("broker is already running"));
         }
         let config = self.config.clone();
+        let hooks = self.hooks.clone();
         let broker = py
-            .detach(|| runtime::handle().block_on(Broker::start(config)))
+            .detach(|| {
+                runtime::handle().block_on(async move {
+                    match hooks {
+                        Some(hooks) => Broker::start_with_hooks(config, hooks).await,
+                        None => Broker::start(config).await,
+                    }
+                })
+            })
             .map_err(|e| match &e {
                 // errno kept, so callers can tell EADDRINUSE from the rest.
                 BrokerError::Bind { source, .. } => {
@@ -137,6 +175,14 @@ impl BrokerCore {
     fn reload_tls(&self, py: Python<'_>) -> PyResult<()> {
         let broker = self.running_broker()?;
         py.detach(|| broker.reload_tls())
+            .map_err(|e| PyOSError::new_err(e.to_string()))
+    }
+
+    /// Re-reads the password, ACL and TLS files (as SIGHUP does); `OSError` naming the
+    /// file if one fails (what failed keeps its previous state).
+    fn reload(&self, py: Python<'_>) -> PyResult<()> {
+        let broker = self.running_broker()?;
+        py.detach(|| broker.reload())
             .map_err(|e| PyOSError::new_err(e.to_string()))
     }
 

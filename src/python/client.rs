@@ -9,22 +9,19 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList};
 
 use super::events::{
     event_to_py, properties_from_py, properties_to_py, qos_from, subscriptions_from_py,
     PropertyContext,
 };
 use super::runtime;
-use crate::client::{
-    ClientError, ClientHandle, ConnectOptions, ConnectParams, EventReceiver, Limits,
-};
+use super::transport::{connect_target, local_bind, ProxyArgs, TlsArgs};
+use crate::client::{ClientError, ClientHandle, ConnectParams, EventReceiver, Limits};
 use crate::protocol::{
     Connect, Disconnect, PacketType, ProtocolVersion, Publish, ReasonCode, TopicFilter, TopicName,
     Will,
 };
-use crate::transport::tls::{client_config, ServerVerification, TlsClientSettings, TlsVersion};
-use crate::transport::WsClientSettings;
 
 /// paho's MQTTErrorCode values the core returns.
 const MQTT_ERR_SUCCESS: i32 = 0;
@@ -34,40 +31,6 @@ const MQTT_ERR_PAYLOAD_SIZE: i32 = 9;
 
 /// (topic, payload, qos, retain, properties) of a will, as client.py passes it.
 type WillArgs = (String, Vec<u8>, u8, bool, Option<Vec<u8>>);
-
-/// (ca_certs, certfile, keyfile, verification, tls13_only, alpn_protocols) from client.py's
-/// `tls_set`/`tls_set_context`/`tls_insecure_set`; verification 0 = full, 1 = no host name
-/// check, 2 = none (CERT_NONE).
-type TlsArgs = (
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    u8,
-    bool,
-    Vec<String>,
-);
-
-fn tls_config(args: TlsArgs) -> PyResult<std::sync::Arc<rustls::ClientConfig>> {
-    let (ca_file, cert_file, key_file, verification, tls13_only, alpn) = args;
-    let settings = TlsClientSettings {
-        ca_file: ca_file.map(Into::into),
-        cert_file: cert_file.map(Into::into),
-        key_file: key_file.map(Into::into),
-        verification: match verification {
-            0 => ServerVerification::Full,
-            1 => ServerVerification::SkipHostname,
-            _ => ServerVerification::None,
-        },
-        min_version: if tls13_only {
-            TlsVersion::Tls13
-        } else {
-            TlsVersion::Tls12
-        },
-        alpn_protocols: alpn.into_iter().map(String::into_bytes).collect(),
-    };
-    client_config(&settings)
-        .map_err(|e| ClientError::from(crate::transport::TransportError::Tls(e)).into())
-}
 
 /// Longest single wait without checking for signals (Ctrl-C).
 const SIGNAL_SLICE: Duration = Duration::from_millis(100);
@@ -109,7 +72,7 @@ impl ClientCore {
     #[pyo3(signature = (host, port, keepalive, client_id, clean_start, connect_timeout,
         bind_address="", bind_port=0, username=None, password=None, will=None,
         properties=None, protocol=4, bridge=false, transport="tcp", ws_path="/mqtt",
-        ws_headers=None, tls=None))]
+        ws_headers=None, tls=None, proxy=None))]
     #[allow(clippy::too_many_arguments)]
     fn connect(
         &self,
@@ -132,6 +95,7 @@ impl ClientCore {
         ws_path: &str,
         ws_headers: Option<Vec<(String, String)>>,
         tls: Option<TlsArgs>,
+        proxy: Option<ProxyArgs>,
     ) -> PyResult<()> {
         let version = protocol_version(protocol)?;
         *self.version.lock().unwrap_or_else(|p| p.into_inner()) = version;
@@ -159,41 +123,11 @@ impl ClientCore {
                 PropertyContext::Packet(PacketType::Connect),
             )?,
         };
-        let bind = if bind_address.is_empty() && bind_port == 0 {
-            None
-        } else {
-            let address = if bind_address.is_empty() {
-                "0.0.0.0"
-            } else {
-                bind_address
-            };
-            Some((address.to_owned(), bind_port))
-        };
+        let bind = local_bind(bind_address, bind_port);
         if !(connect_timeout > 0.0 && connect_timeout.is_finite()) {
             return Err(PyValueError::new_err("connect_timeout must be positive"));
         }
-        let target = match transport {
-            "tcp" => ConnectOptions::tcp(host, port),
-            "unix" => ConnectOptions::unix(host),
-            "websockets" => {
-                let mut options = ConnectOptions::tcp(host, port);
-                options.websocket = Some(WsClientSettings {
-                    path: ws_path.to_owned(),
-                    headers: ws_headers.unwrap_or_default(),
-                    ..WsClientSettings::default()
-                });
-                options
-            }
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "transport must be \"websockets\", \"tcp\" or \"unix\", not {other}"
-                )))
-            }
-        };
-        let mut target = target;
-        if let Some(tls) = tls {
-            target.tls = Some(tls_config(tls)?);
-        }
+        let target = connect_target(host, port, transport, ws_path, ws_headers, tls, proxy)?;
         let params = ConnectParams {
             target,
             bind,
@@ -206,7 +140,14 @@ impl ClientCore {
 
     /// Publishes. Returns (rc, mid): rc 0 when handed to an open connection, 4 when QoS 0
     /// was dropped or QoS>0 queued while disconnected, 15 when the queue is full.
-    #[pyo3(signature = (topic, payload, qos=0, retain=false, properties=None))]
+    ///
+    /// `register` and then `register_also`, each a (dict, value), get `dict[mid] = value`
+    /// before this returns when rc is 0 (or 4 for QoS>0): the GIL is held from the
+    /// hand-over to the connection until then, so the loop thread cannot see the message
+    /// complete before the caller's bookkeeping of it exists.
+    #[pyo3(signature = (topic, payload, qos=0, retain=false, properties=None, register=None,
+        register_also=None))]
+    #[allow(clippy::too_many_arguments)]
     fn publish(
         &self,
         topic: &str,
@@ -214,6 +155,8 @@ impl ClientCore {
         qos: u8,
         retain: bool,
         properties: Option<&[u8]>,
+        register: Option<(Bound<'_, PyDict>, Bound<'_, PyAny>)>,
+        register_also: Option<(Bound<'_, PyDict>, Bound<'_, PyAny>)>,
     ) -> PyResult<(i32, u16)> {
         let topic = if topic.is_empty() {
             TopicName::empty()
@@ -233,8 +176,20 @@ impl ClientCore {
             payload: Bytes::copy_from_slice(payload),
         };
         match self.handle.publish(publish) {
-            Ok((mid, true)) => Ok((MQTT_ERR_SUCCESS, mid)),
-            Ok((mid, false)) => Ok((MQTT_ERR_NO_CONN, mid)),
+            Ok((mid, open)) => {
+                // QoS 0 without a connection is dropped: nothing to keep track of.
+                if open || qos > 0 {
+                    for (dict, value) in register.into_iter().chain(register_also) {
+                        dict.set_item(mid, value)?;
+                    }
+                }
+                let rc = if open {
+                    MQTT_ERR_SUCCESS
+                } else {
+                    MQTT_ERR_NO_CONN
+                };
+                Ok((rc, mid))
+            }
             // paho reports a mid still in use as a full queue too.
             Err(ClientError::QueueFull | ClientError::PacketIdsExhausted) => {
                 Ok((MQTT_ERR_QUEUE_SIZE, 0))

@@ -2,7 +2,7 @@
 //! Rust errors become Python exceptions.
 
 use pyo3::create_exception;
-use pyo3::exceptions::PyException;
+use pyo3::exceptions::{PyConnectionError, PyException};
 use pyo3::prelude::*;
 
 create_exception!(
@@ -18,10 +18,18 @@ create_exception!(
     "A peer broke the MQTT protocol."
 );
 
+create_exception!(
+    ferromqtt._core,
+    ProxyError,
+    PyConnectionError,
+    "A SOCKS or HTTP proxy could not be reached or refused the tunnel to the broker."
+);
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("MQTTError", py.get_type::<MQTTError>())?;
     m.add("ProtocolError", py.get_type::<ProtocolError>())?;
+    m.add("ProxyError", py.get_type::<ProxyError>())?;
     Ok(())
 }
 
@@ -49,6 +57,10 @@ impl From<crate::client::ClientError> for PyErr {
                 "WebsocketConnectionError",
                 (error.to_string(),),
             ),
+            // PySocks' errors, which paho lets through, are OSErrors too.
+            ClientError::Transport(TransportError::Proxy(_)) => {
+                ProxyError::new_err(error.to_string())
+            }
             ClientError::Transport(TransportError::Io(e)) => e.into(),
             ClientError::NotConnected => MQTTError::new_err(error.to_string()),
             ClientError::QueueFull | ClientError::PacketIdsExhausted => {

@@ -8,9 +8,11 @@ mod broker;
 mod client;
 pub mod errors;
 mod events;
+mod hooks;
 mod passwd;
 pub mod runtime;
 mod topic;
+mod transport;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -24,5 +26,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     aio::register(m)?;
     broker::register(m)?;
     passwd::register(m)?;
+    transport::register(m)?;
     Ok(())
 }

@@ -1,10 +1,12 @@
 //! The byte streams both sides use: TCP, TLS (rustls), WebSocket and Unix sockets, all
 //! handed to the MQTT connection code as one [`BoxedStream`]. The broker's listener calls
-//! [`accept_stream`] on each accepted socket; the client calls [`connect`]. Both layer TLS
-//! and WebSocket as configured, so the connection task never knows which it got.
+//! [`accept_stream`] on each accepted socket; the client calls [`connect`], which may go
+//! through a SOCKS or HTTP proxy first. Both layer TLS and WebSocket as configured, so the
+//! connection task never knows which it got.
 
 #![forbid(unsafe_code)]
 
+pub mod proxy;
 pub mod tls;
 pub mod websocket;
 
@@ -18,6 +20,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+pub use proxy::{ProxyError, ProxyKind, ProxySettings};
 pub use tls::TlsError;
 pub use websocket::{UpgradeRequest, WebSocketError, WsClientSettings, WsServerSettings};
 
@@ -38,6 +41,8 @@ pub enum TransportError {
     Tls(#[from] TlsError),
     #[error(transparent)]
     WebSocket(#[from] WebSocketError),
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
 }
 
 /// Who is on the other end of an accepted or opened connection.
@@ -129,8 +134,8 @@ pub enum Endpoint {
     Unix { path: PathBuf },
 }
 
-/// How a client connects: paho's `host`/`port` or `transport="unix"`, `tls_set`, and
-/// `transport="websockets"` with `ws_set_options`.
+/// How a client connects: paho's `host`/`port` or `transport="unix"`, `proxy_set`,
+/// `tls_set`, and `transport="websockets"` with `ws_set_options`.
 #[derive(Clone, Debug)]
 pub struct ConnectOptions {
     pub endpoint: Endpoint,
@@ -138,6 +143,8 @@ pub struct ConnectOptions {
     /// Name checked against the server certificate; defaults to the endpoint's host.
     pub tls_server_name: Option<String>,
     pub websocket: Option<WsClientSettings>,
+    /// A proxy to tunnel through (TCP endpoints only).
+    pub proxy: Option<ProxySettings>,
 }
 
 impl ConnectOptions {
@@ -150,6 +157,7 @@ impl ConnectOptions {
             tls: None,
             tls_server_name: None,
             websocket: None,
+            proxy: None,
         }
     }
 
@@ -159,6 +167,7 @@ impl ConnectOptions {
             tls: None,
             tls_server_name: None,
             websocket: None,
+            proxy: None,
         }
     }
 }
@@ -168,10 +177,21 @@ impl ConnectOptions {
 pub async fn connect(options: &ConnectOptions) -> Result<BoxedStream, TransportError> {
     match &options.endpoint {
         Endpoint::Tcp { host, port } => {
-            let socket = TcpStream::connect((host.as_str(), *port)).await?;
+            let socket = match &options.proxy {
+                None => TcpStream::connect((host.as_str(), *port)).await?,
+                Some(proxy) => {
+                    let mut socket = TcpStream::connect((proxy.host.as_str(), proxy.port))
+                        .await
+                        .map_err(|e| proxy.unreachable(e))?;
+                    proxy::handshake(&mut socket, proxy, host, *port).await?;
+                    socket
+                }
+            };
             socket.set_nodelay(true)?;
             wrap_client_stream(socket, host, *port, options).await
         }
+        #[cfg(unix)]
+        Endpoint::Unix { .. } if options.proxy.is_some() => Err(unix_through_proxy()),
         #[cfg(unix)]
         Endpoint::Unix { path } => {
             let socket = tokio::net::UnixStream::connect(path).await?;
@@ -183,6 +203,13 @@ pub async fn connect(options: &ConnectOptions) -> Result<BoxedStream, TransportE
             "Unix sockets are not available on this platform",
         ))),
     }
+}
+
+/// The error for a proxy set on a Unix socket connection.
+pub fn unix_through_proxy() -> TransportError {
+    TransportError::Proxy(ProxyError::Invalid(
+        "a proxy cannot be used with a Unix socket (transport=\"unix\")".to_string(),
+    ))
 }
 
 /// Adds TLS and the WebSocket upgrade, as `options` says, over a socket the caller opened

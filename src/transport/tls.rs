@@ -1,6 +1,7 @@
 //! TLS for both sides with rustls (ring provider): server configs from PEM certificate and
-//! key files with optional client-certificate verification, client configs from a CA file
-//! or the system trust store, and the client certificate's CN for
+//! key files (encrypted PKCS#8 keys with a password) with optional client-certificate
+//! verification, client configs from a CA file or the system trust store, TLS versions and
+//! OpenSSL-named cipher suites, and the client certificate's CN for
 //! `use_identity_as_username`. Configs are built from files here and handed to the
 //! listener or connection as `Arc`s; a reload builds a new one and swaps it in.
 
@@ -35,10 +36,26 @@ pub enum TlsError {
     #[error("no certificate found in {path} (expected -----BEGIN CERTIFICATE-----)")]
     NoCertificate { path: PathBuf },
     #[error(
-        "no private key found in {path} (expected an unencrypted PKCS#8, PKCS#1 or SEC1 PEM key; \
-         encrypted keys are not supported)"
+        "no private key found in {path} (expected a PKCS#8, PKCS#1 or SEC1 PEM key, or an \
+         encrypted PKCS#8 key (BEGIN ENCRYPTED PRIVATE KEY) with its password)"
     )]
     NoPrivateKey { path: PathBuf },
+    #[error("the private key in {path} is encrypted: a key password is needed")]
+    KeyPasswordNeeded { path: PathBuf },
+    #[error("cannot decrypt the private key in {path}: {reason}")]
+    KeyDecryption { path: PathBuf, reason: String },
+    #[error(
+        "the private key in {path} is encrypted in the legacy OpenSSL format (Proc-Type: \
+         4,ENCRYPTED); convert it to encrypted PKCS#8 (openssl pkcs8 -topk8)"
+    )]
+    LegacyEncryptedKey { path: PathBuf },
+    #[error(
+        "unsupported cipher {0:?}: the supported ones are {supported}",
+        supported = supported_cipher_names()
+    )]
+    UnsupportedCipher(String),
+    #[error("the cipher list {0:?} leaves no cipher suite for the TLS versions allowed")]
+    NoCipherLeft(String),
     #[error("certificate in {path} is not usable as a trust anchor: {reason}")]
     BadCaCertificate { path: PathBuf, reason: String },
     #[error("a client certificate needs both a certificate file and a key file")]
@@ -68,23 +85,45 @@ impl TlsError {
     }
 }
 
-/// Lowest TLS version accepted; both 1.2 and 1.3 are offered by default.
+/// Which TLS versions are offered: from 1.2 on by default, or one version only.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TlsVersion {
+    /// TLS 1.2 and 1.3 (Mosquitto's `tls_version tlsv1.2`, a minimum).
     #[default]
     Tls12,
+    /// TLS 1.3 only.
     Tls13,
+    /// TLS 1.2 and not 1.3 (paho's `ssl.PROTOCOL_TLSv1_2`, `--tls-version tlsv1.2` of
+    /// mosquitto_pub, which pin one version on the client side).
+    Tls12Only,
 }
 
 static TLS12_AND_13: [&rustls::SupportedProtocolVersion; 2] =
     [&rustls::version::TLS13, &rustls::version::TLS12];
 static TLS13_ONLY: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
+static TLS12_ONLY: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS12];
 
 impl TlsVersion {
     fn versions(self) -> &'static [&'static rustls::SupportedProtocolVersion] {
         match self {
             TlsVersion::Tls12 => &TLS12_AND_13,
             TlsVersion::Tls13 => &TLS13_ONLY,
+            TlsVersion::Tls12Only => &TLS12_ONLY,
+        }
+    }
+
+    /// Mosquitto's and mosquitto_pub's spelling: `tlsv1.2`, `tlsv1.3`. Older versions are
+    /// refused with a message saying why.
+    pub fn from_mosquitto_name(name: &str) -> Result<TlsVersion, String> {
+        match name {
+            "tlsv1.2" => Ok(TlsVersion::Tls12),
+            "tlsv1.3" => Ok(TlsVersion::Tls13),
+            "tlsv1" | "tlsv1.0" | "tlsv1.1" => Err(format!(
+                "TLS version {name:?} is not supported: rustls speaks TLS 1.2 and 1.3 only"
+            )),
+            other => Err(format!(
+                "unknown TLS version {other:?} (tlsv1.2 or tlsv1.3)"
+            )),
         }
     }
 }
@@ -115,6 +154,10 @@ pub struct TlsServerSettings {
     pub min_version: TlsVersion,
     /// ALPN protocols offered, most preferred first (empty: no ALPN).
     pub alpn_protocols: Vec<Vec<u8>>,
+    /// OpenSSL cipher list (see [`cipher_suites`]); `None`: rustls' defaults.
+    pub ciphers: Option<String>,
+    /// Password of an encrypted PKCS#8 `key_file`.
+    pub key_password: Option<String>,
 }
 
 /// How a client checks the server's certificate.
@@ -140,10 +183,124 @@ pub struct TlsClientSettings {
     pub verification: ServerVerification,
     pub min_version: TlsVersion,
     pub alpn_protocols: Vec<Vec<u8>>,
+    /// OpenSSL cipher list (see [`cipher_suites`]); `None`: rustls' defaults.
+    pub ciphers: Option<String>,
+    /// Password of an encrypted PKCS#8 `key_file` (paho's `keyfile_password`).
+    pub key_password: Option<String>,
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+/// The ring provider limited to the suites `ciphers` names (all of them when `None`).
+fn provider_with(ciphers: Option<&str>) -> Result<Arc<CryptoProvider>, TlsError> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    if let Some(list) = ciphers {
+        provider.cipher_suites = cipher_suites(list)?;
+    }
+    Ok(Arc::new(provider))
+}
+
+/// The suites rustls (ring) offers, by their OpenSSL and IANA names.
+const CIPHER_NAMES: [(&str, &str); 9] = [
+    ("TLS_AES_256_GCM_SHA384", "TLS13_AES_256_GCM_SHA384"),
+    ("TLS_AES_128_GCM_SHA256", "TLS13_AES_128_GCM_SHA256"),
+    (
+        "TLS_CHACHA20_POLY1305_SHA256",
+        "TLS13_CHACHA20_POLY1305_SHA256",
+    ),
+    (
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    ),
+    (
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    ),
+    (
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    ),
+    (
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    ),
+    (
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    ),
+    (
+        "ECDHE-RSA-CHACHA20-POLY1305",
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+    ),
+];
+
+fn supported_cipher_names() -> String {
+    let names: Vec<&str> = CIPHER_NAMES.iter().map(|(openssl, _)| *openssl).collect();
+    format!("{} (or DEFAULT, ALL, HIGH)", names.join(", "))
+}
+
+/// The cipher suites an OpenSSL cipher list names (`:`, `,` or space separated; `!NAME`
+/// or `-NAME` removes one; `DEFAULT`, `ALL` and `HIGH` stand for every suite rustls has,
+/// since all of them are strong). As with OpenSSL, where Python's `ssl` and Mosquitto get
+/// their cipher lists, a list that names no TLS 1.3 suite leaves TLS 1.3's suites alone.
+/// A name rustls does not implement is an error naming it.
+pub fn cipher_suites(list: &str) -> Result<Vec<rustls::SupportedCipherSuite>, TlsError> {
+    let all = rustls::crypto::ring::default_provider().cipher_suites;
+    let find = |name: &str| {
+        CIPHER_NAMES
+            .iter()
+            .find(|(openssl, iana)| {
+                name.eq_ignore_ascii_case(openssl) || name.eq_ignore_ascii_case(iana)
+            })
+            .and_then(|(_, iana)| all.iter().find(|s| format!("{:?}", s.suite()) == *iana))
+            .copied()
+    };
+    let mut chosen: Vec<rustls::SupportedCipherSuite> = Vec::new();
+    let mut removed: Vec<rustls::SupportedCipherSuite> = Vec::new();
+    for word in list
+        .split([':', ',', ' '])
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+    {
+        let (remove, name) = match word.strip_prefix(['!', '-']) {
+            Some(name) => (true, name),
+            None => (false, word.strip_prefix('+').unwrap_or(word)),
+        };
+        let suites: Vec<rustls::SupportedCipherSuite> = match name.to_ascii_uppercase().as_str() {
+            "DEFAULT" | "ALL" | "HIGH" => all.clone(),
+            // Categories rustls never offers: removing them is a no-op.
+            "ANULL" | "ENULL" | "NULL" | "EXPORT" | "LOW" | "MEDIUM" | "RC4" | "MD5" | "DES"
+            | "3DES" | "PSK" | "SRP" | "DSS" | "CAMELLIA" | "SEED" | "IDEA"
+                if remove =>
+            {
+                Vec::new()
+            }
+            _ => vec![find(name).ok_or_else(|| TlsError::UnsupportedCipher(name.to_string()))?],
+        };
+        for suite in suites {
+            if remove {
+                chosen.retain(|s| s.suite() != suite.suite());
+                removed.push(suite);
+            } else if !chosen.iter().any(|s| s.suite() == suite.suite())
+                && !removed.iter().any(|s| s.suite() == suite.suite())
+            {
+                chosen.push(suite);
+            }
+        }
+    }
+    let names_tls13 = chosen
+        .iter()
+        .chain(&removed)
+        .any(|s| matches!(s, rustls::SupportedCipherSuite::Tls13(_)));
+    if !names_tls13 {
+        chosen.extend(
+            all.iter()
+                .filter(|s| matches!(s, rustls::SupportedCipherSuite::Tls13(_)))
+                .copied(),
+        );
+    }
+    if chosen.is_empty() {
+        return Err(TlsError::NoCipherLeft(list.to_string()));
+    }
+    Ok(chosen)
 }
 
 fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -175,9 +332,22 @@ pub fn load_certificates(
     Ok(certificates)
 }
 
-/// Reads the first private key of a PEM file.
-pub fn load_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+/// Reads the first private key of a PEM file; an encrypted PKCS#8 key
+/// (`BEGIN ENCRYPTED PRIVATE KEY`, PBES2) is decrypted with `password`.
+pub fn load_private_key(
+    path: &Path,
+    password: Option<&str>,
+) -> Result<PrivateKeyDer<'static>, TlsError> {
     let pem = read_file("private key", path)?;
+    let text = String::from_utf8_lossy(&pem);
+    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        return decrypt_pkcs8(&text, path, password);
+    }
+    if text.contains("Proc-Type: 4,ENCRYPTED") {
+        return Err(TlsError::LegacyEncryptedKey {
+            path: path.to_path_buf(),
+        });
+    }
     PrivateKeyDer::from_pem_slice(&pem).map_err(|error| match error {
         rustls::pki_types::pem::Error::NoItemsFound => TlsError::NoPrivateKey {
             path: path.to_path_buf(),
@@ -188,6 +358,41 @@ pub fn load_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError>
             reason: other.to_string(),
         },
     })
+}
+
+fn decrypt_pkcs8(
+    text: &str,
+    path: &Path,
+    password: Option<&str>,
+) -> Result<PrivateKeyDer<'static>, TlsError> {
+    use pkcs8::der::Decode;
+    let password = password.ok_or_else(|| TlsError::KeyPasswordNeeded {
+        path: path.to_path_buf(),
+    })?;
+    let failed = |reason: String| TlsError::KeyDecryption {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let start = text
+        .find("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        .unwrap_or_default();
+    let end_marker = "-----END ENCRYPTED PRIVATE KEY-----";
+    let end = text[start..]
+        .find(end_marker)
+        .map(|i| start + i + end_marker.len())
+        .ok_or_else(|| failed("unterminated PEM block".to_string()))?;
+    let (_, document) = pkcs8::der::SecretDocument::from_pem(&text[start..end])
+        .map_err(|e| failed(format!("invalid PEM: {e}")))?;
+    let encrypted = pkcs8::EncryptedPrivateKeyInfo::from_der(document.as_bytes())
+        .map_err(|e| failed(format!("invalid encrypted PKCS#8: {e}")))?;
+    let decrypted = encrypted
+        .decrypt(password)
+        .map_err(|e| failed(format!("wrong password or unsupported encryption ({e})")))?;
+    // Decryption with a wrong password can still unpad; a key that does not parse is
+    // the same failure.
+    pkcs8::PrivateKeyInfo::from_der(decrypted.as_bytes())
+        .map_err(|_| failed("wrong password".to_string()))?;
+    Ok(PrivateKeyDer::Pkcs8(decrypted.as_bytes().to_vec().into()))
 }
 
 fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
@@ -220,9 +425,9 @@ fn system_roots() -> Result<RootCertStore, TlsError> {
 
 /// Builds a server config from the files named in `settings`.
 pub fn server_config(settings: &TlsServerSettings) -> Result<Arc<ServerConfig>, TlsError> {
-    let provider = provider();
+    let provider = provider_with(settings.ciphers.as_deref())?;
     let certificates = load_certificates("certificate", &settings.cert_file)?;
-    let key = load_private_key(&settings.key_file)?;
+    let key = load_private_key(&settings.key_file, settings.key_password.as_deref())?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(settings.min_version.versions())?;
     let builder = match settings.client_certificates {
@@ -292,7 +497,7 @@ impl ReloadableServerConfig {
 
 /// Builds a client config from `settings`.
 pub fn client_config(settings: &TlsClientSettings) -> Result<Arc<ClientConfig>, TlsError> {
-    let provider = provider();
+    let provider = provider_with(settings.ciphers.as_deref())?;
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(settings.min_version.versions())?;
     let builder = match settings.verification {
@@ -321,7 +526,7 @@ pub fn client_config(settings: &TlsClientSettings) -> Result<Arc<ClientConfig>, 
     let mut config = match (&settings.cert_file, &settings.key_file) {
         (Some(cert_file), Some(key_file)) => builder.with_client_auth_cert(
             load_certificates("certificate", cert_file)?,
-            load_private_key(key_file)?,
+            load_private_key(key_file, settings.key_password.as_deref())?,
         )?,
         (None, None) => builder.with_no_client_auth(),
         _ => return Err(TlsError::IncompleteClientIdentity),
@@ -591,7 +796,7 @@ mod tests {
         for certificate in load_certificates("CA", &pki.path("ca.pem")).unwrap() {
             roots.add(certificate).unwrap();
         }
-        let tls12_client = ClientConfig::builder_with_provider(provider())
+        let tls12_client = ClientConfig::builder_with_provider(provider_with(None).unwrap())
             .with_protocol_versions(&[&rustls::version::TLS12])
             .unwrap()
             .with_root_certificates(roots)
@@ -886,7 +1091,7 @@ mod tests {
         assert!(matches!(error, TlsError::Pem { .. }), "{error:?}");
 
         // A certificate file given as the key.
-        let error = load_private_key(&pki.path("server.pem")).unwrap_err();
+        let error = load_private_key(&pki.path("server.pem"), None).unwrap_err();
         assert!(matches!(error, TlsError::NoPrivateKey { .. }), "{error:?}");
 
         // A key that does not belong to the certificate.
@@ -910,6 +1115,180 @@ mod tests {
         })
         .unwrap_err();
         assert!(matches!(error, TlsError::IncompleteClientIdentity));
+    }
+
+    #[test]
+    fn cipher_lists_use_openssl_names_and_name_what_is_unsupported() {
+        let names = |list: &str| -> Vec<String> {
+            cipher_suites(list)
+                .unwrap()
+                .iter()
+                .map(|s| format!("{:?}", s.suite()))
+                .collect()
+        };
+        // A TLS 1.2 list leaves TLS 1.3's suites in place, as OpenSSL does.
+        let chosen = names("ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305");
+        assert_eq!(
+            &chosen[..2],
+            [
+                "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+                "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"
+            ]
+        );
+        assert_eq!(chosen.len(), 5);
+        assert!(chosen[2..].iter().all(|name| name.starts_with("TLS13_")));
+        assert_eq!(
+            names("TLS_AES_128_GCM_SHA256 TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"),
+            [
+                "TLS13_AES_128_GCM_SHA256",
+                "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"
+            ]
+        );
+        let all = names("HIGH:!aNULL:!MD5:-ECDHE-RSA-CHACHA20-POLY1305");
+        assert_eq!(all.len(), 8);
+        assert!(!all.contains(&"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256".to_string()));
+
+        let error = cipher_suites("ECDHE-RSA-AES256-GCM-SHA384:AES256-SHA").unwrap_err();
+        assert!(matches!(&error, TlsError::UnsupportedCipher(name) if name == "AES256-SHA"));
+        assert!(
+            error.to_string().contains("ECDHE-RSA-AES128-GCM-SHA256"),
+            "{error}"
+        );
+        assert!(matches!(
+            cipher_suites("ALL:!ALL"),
+            Err(TlsError::NoCipherLeft(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn client_and_server_cipher_lists_must_share_a_suite() {
+        let pki = Pki::generate();
+        let server = server_config(&TlsServerSettings {
+            ciphers: Some("ECDHE-ECDSA-AES256-GCM-SHA384".to_string()),
+            ..server_settings(&pki)
+        })
+        .unwrap();
+        for (client_cipher, ok) in [
+            ("ECDHE-ECDSA-AES256-GCM-SHA384", true),
+            ("ECDHE-ECDSA-AES128-GCM-SHA256", false),
+        ] {
+            let client = client_config(&TlsClientSettings {
+                ciphers: Some(client_cipher.to_string()),
+                min_version: TlsVersion::Tls12Only,
+                ..client_settings(&pki)
+            })
+            .unwrap();
+            let (server_result, client_result) =
+                handshake(server.clone(), client, "localhost").await;
+            assert_eq!(
+                client_result.is_ok(),
+                ok,
+                "{client_cipher}: {client_result:?}"
+            );
+            if !ok {
+                assert!(matches!(
+                    cause(&server_result),
+                    rustls::Error::PeerIncompatible(_)
+                ));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tls12_only_client_cannot_reach_a_tls13_only_server() {
+        let pki = Pki::generate();
+        let tls12_client = client_config(&TlsClientSettings {
+            min_version: TlsVersion::Tls12Only,
+            ..client_settings(&pki)
+        })
+        .unwrap();
+        let (_, client_result) = handshake(
+            server_config(&server_settings(&pki)).unwrap(),
+            tls12_client.clone(),
+            "localhost",
+        )
+        .await;
+        assert!(client_result.is_ok(), "{client_result:?}");
+        let tls13_server = server_config(&TlsServerSettings {
+            min_version: TlsVersion::Tls13,
+            ..server_settings(&pki)
+        })
+        .unwrap();
+        let (server_result, client_result) =
+            handshake(tls13_server, tls12_client, "localhost").await;
+        assert!(matches!(
+            cause(&server_result),
+            rustls::Error::PeerIncompatible(_)
+        ));
+        assert!(client_result.is_err());
+        assert_eq!(
+            TlsVersion::from_mosquitto_name("tlsv1.3"),
+            Ok(TlsVersion::Tls13)
+        );
+        let error = TlsVersion::from_mosquitto_name("tlsv1.1").unwrap_err();
+        assert!(error.contains("TLS 1.2 and 1.3 only"), "{error}");
+    }
+
+    /// `name` encrypted as PKCS#8 PBES2 (PBKDF2-SHA256, AES-256-CBC) with `password`.
+    fn encrypt_key(pki: &Pki, name: &str, password: &str) -> PathBuf {
+        use pkcs8::der::{pem::LineEnding, Decode};
+        let plain = load_private_key(&pki.path(name), None).unwrap();
+        let info = pkcs8::PrivateKeyInfo::from_der(plain.secret_der()).unwrap();
+        let parameters =
+            pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(2048, &[7; 16], &[9; 16])
+                .unwrap();
+        let encrypted = info.encrypt_with_params(parameters, password).unwrap();
+        let pem = encrypted
+            .to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF)
+            .unwrap();
+        let path = pki.path(&format!("encrypted-{name}"));
+        std::fs::write(&path, pem.as_bytes()).unwrap();
+        path
+    }
+
+    #[tokio::test]
+    async fn an_encrypted_pkcs8_key_is_read_with_its_password() {
+        let pki = Pki::generate();
+        let server_key = encrypt_key(&pki, "server.key", "s3cret");
+        let server = server_config(&TlsServerSettings {
+            key_file: server_key.clone(),
+            key_password: Some("s3cret".to_string()),
+            ..server_settings(&pki)
+        })
+        .unwrap();
+        let client = client_config(&TlsClientSettings {
+            cert_file: Some(pki.path("client.pem")),
+            key_file: Some(encrypt_key(&pki, "client.key", "pw")),
+            key_password: Some("pw".to_string()),
+            ..client_settings(&pki)
+        })
+        .unwrap();
+        let (_, client_result) = handshake(server, client, "localhost").await;
+        assert!(client_result.is_ok(), "{client_result:?}");
+
+        let error = load_private_key(&server_key, None).unwrap_err();
+        assert!(
+            matches!(error, TlsError::KeyPasswordNeeded { .. }),
+            "{error:?}"
+        );
+        let error = load_private_key(&server_key, Some("wrong")).unwrap_err();
+        assert!(matches!(error, TlsError::KeyDecryption { .. }), "{error:?}");
+        assert!(
+            error.to_string().contains("encrypted-server.key"),
+            "{error}"
+        );
+        let legacy = pki.path("legacy.key");
+        std::fs::write(
+            &legacy,
+            "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\
+             DEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let error = load_private_key(&legacy, Some("pw")).unwrap_err();
+        assert!(
+            error.to_string().contains("openssl pkcs8 -topk8"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -409,7 +409,22 @@ pub struct RawClient {
 
 impl RawClient {
     pub async fn open(address: SocketAddr) -> RawClient {
-        let stream = tokio::time::timeout(WAIT, TcpStream::connect(address))
+        RawClient::opened(TcpStream::connect(address)).await
+    }
+
+    /// Opens a connection from another loopback address (any 127.x.y.z is this machine).
+    pub async fn open_from(address: SocketAddr, local: std::net::Ipv4Addr) -> RawClient {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind((local, 0).into())
+            .expect("bind the local address");
+        RawClient::opened(socket.connect(address)).await
+    }
+
+    async fn opened(
+        connecting: impl std::future::Future<Output = std::io::Result<TcpStream>>,
+    ) -> RawClient {
+        let stream = tokio::time::timeout(WAIT, connecting)
             .await
             .expect("connect in time")
             .expect("connect");
@@ -421,15 +436,30 @@ impl RawClient {
         }
     }
 
-    /// Opens a connection, sends CONNECT and checks the default success CONNACK.
-    pub async fn connect(address: SocketAddr, connect: Connect) -> RawClient {
-        let mut client = RawClient::open(address).await;
-        client.version = connect.version;
-        client.send(&connect.bytes()).await;
-        let reply = client.recv().await;
+    /// Sends CONNECT and checks the default success CONNACK on an opened connection.
+    pub async fn handshake(mut self, connect: Connect) -> RawClient {
+        self.version = connect.version;
+        self.send(&connect.bytes()).await;
+        let reply = self.recv().await;
         assert_eq!(reply[0], 0x20, "CONNACK expected, got {reply:02x?}");
         assert_eq!(reply[3], 0, "CONNACK refused: {reply:02x?}");
-        client
+        self
+    }
+
+    /// The broker closed the connection without answering: a CONNECT written now (which
+    /// may fail, the socket being gone) gets no packet back, only the close.
+    pub async fn expect_refused(mut self, version: u8) {
+        let _ = self
+            .stream
+            .write_all(&Connect::new(version, "refused").bytes())
+            .await;
+        let packets = self.expect_closed().await;
+        assert!(packets.is_empty(), "refused connection got {packets:02x?}");
+    }
+
+    /// Opens a connection, sends CONNECT and checks the default success CONNACK.
+    pub async fn connect(address: SocketAddr, connect: Connect) -> RawClient {
+        RawClient::open(address).await.handshake(connect).await
     }
 
     pub async fn send(&mut self, bytes: &[u8]) {

@@ -1,13 +1,15 @@
 //! The handshake of a new connection: CONNECT within the connect timeout, its checks
-//! (protocol name and level, authentication method, auth hook, client id), the router's
+//! (protocol name and level, authentication method, the files' and the hooks' verdicts,
+//! client id), the router's
 //! session and the CONNACK. Anything refused is answered as the version expects, then
 //! closed.
 
-use super::{Accepted, Connection, Identity, CONNECT_CHUNK};
+use super::{Accepted, Connection, Identity, Peer, CONNECT_CHUNK};
 use crate::auth::Access;
+use crate::broker::hooks::HookClient;
 use crate::broker::router::{ConnectReply, ConnectRequest, RouterCommand};
 use crate::broker::session::{decide_client_id, owned_topic, refusal, Session};
-use crate::protocol::{decode, DecodeError, Packet, ProtocolVersion, ReasonCode};
+use crate::protocol::{decode, DecodeError, Packet, PacketType, ProtocolVersion, ReasonCode};
 use bytes::Bytes;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -16,34 +18,35 @@ use tokio::time::Instant;
 impl Connection {
     /// Reads CONNECT within the connect timeout, checks it, asks the router for the
     /// session and writes CONNACK. `None` means the connection is to be closed.
-    pub(super) async fn handshake(&mut self) -> Option<Accepted> {
+    pub(super) async fn handshake(&mut self, address: Peer) -> Option<Accepted> {
         let deadline = Instant::now() + self.shared.config.connect_timeout_duration();
-        let max_packet_size = self.shared.limits.max_packet_size;
+        let max_packet_size = self.shared.session.limits.max_packet_size;
         let connect = loop {
             let mut head = [0u8; 16];
-            let head_len = self.read_buf.len().min(head.len());
-            head[..head_len].copy_from_slice(&self.read_buf[..head_len]);
-            match decode(&mut self.read_buf, ProtocolVersion::V311, max_packet_size) {
+            let read_buf = &mut self.buffers().read;
+            let head_len = read_buf.len().min(head.len());
+            head[..head_len].copy_from_slice(&read_buf[..head_len]);
+            match decode(read_buf, ProtocolVersion::V311, max_packet_size) {
                 Ok(Some(Packet::Connect(connect))) => break connect,
                 Ok(Some(other)) => {
                     // [MQTT-3.1.0-1] the first packet must be CONNECT.
                     log::info!(
                         "Client {} sent {:?} before CONNECT, disconnecting.",
-                        self.address,
+                        address,
                         other.packet_type()
                     );
                     return None;
                 }
                 Ok(None) => {}
                 Err(error) => {
-                    self.refuse_bad_connect(&error, &head[..head_len]);
+                    self.refuse_bad_connect(address, &error, &head[..head_len]);
                     return None;
                 }
             }
             tokio::select! {
                 _ = self.token.cancelled() => return None,
                 _ = tokio::time::sleep_until(deadline) => {
-                    log::info!("Client {} did not send CONNECT in time, disconnecting.", self.address);
+                    log::info!("Client {} did not send CONNECT in time, disconnecting.", address);
                     return None;
                 }
                 ready = std::future::poll_fn(|cx| self.stream.poll_read_ready(cx)) => {
@@ -57,13 +60,13 @@ impl Connection {
                 }
             }
         };
-        self.accept(*connect).await
+        self.accept(address, *connect).await
     }
 
     /// Waits out the growing delay for failed logins from this address (cut short by
     /// shutdown), so a password guesser gets few tries per second.
-    async fn delay_refusal(&mut self) {
-        let Some(address) = self.address.0 else {
+    async fn delay_refusal(&mut self, address: Peer) {
+        let Some(address) = address.0 else {
             return;
         };
         let delay = self
@@ -80,8 +83,59 @@ impl Connection {
         }
     }
 
-    fn refuse_bad_connect(&mut self, error: &DecodeError, head: &[u8]) {
-        log::info!("Bad CONNECT from {}: {error}", self.address);
+    /// The hooks' verdict on a CONNECT the files allowed: `authenticate`, then
+    /// `authorize` for its will topic. A hook that fails refuses (not authorized).
+    async fn connect_hooks(
+        &mut self,
+        address: Peer,
+        connect: &crate::protocol::Connect,
+        client_id: &Arc<str>,
+    ) -> Result<(), ReasonCode> {
+        let Some(broker_hooks) = &self.shared.hooks else {
+            return Ok(());
+        };
+        let installed = broker_hooks.installed();
+        let will_topic = connect
+            .will
+            .as_ref()
+            .filter(|_| installed.authorize)
+            .map(|will| will.topic.as_str().to_owned());
+        if !installed.authenticate && will_topic.is_none() {
+            return Ok(());
+        }
+        let client = HookClient {
+            client_id: client_id.clone(),
+            username: connect.username.as_deref().map(Arc::from),
+            address: address.0,
+            version: connect.protocol_version,
+        };
+        let password = connect.password.clone();
+        let verdict = broker_hooks
+            .ask(&self.token, move |hooks| {
+                if installed.authenticate {
+                    hooks.authenticate(&client, password.as_deref())?;
+                }
+                match will_topic {
+                    Some(topic) if !hooks.authorize(&client, Access::Write, &topic) => {
+                        Err(ReasonCode::NotAuthorized)
+                    }
+                    _ => Ok(()),
+                }
+            })
+            .await;
+        match verdict {
+            Some(Err(reason))
+                if reason.is_failure() && reason.is_valid_for(PacketType::ConnAck) =>
+            {
+                Err(reason)
+            }
+            Some(Ok(())) => Ok(()),
+            Some(Err(_)) | None => Err(ReasonCode::NotAuthorized),
+        }
+    }
+
+    fn refuse_bad_connect(&mut self, address: Peer, error: &DecodeError, head: &[u8]) {
+        log::info!("Bad CONNECT from {}: {error}", address);
         let level = connect_level(head);
         match error {
             DecodeError::InvalidProtocolName(_) | DecodeError::UnsupportedProtocolLevel(_) => {
@@ -105,7 +159,11 @@ impl Connection {
         }
     }
 
-    async fn accept(&mut self, mut connect: crate::protocol::Connect) -> Option<Accepted> {
+    async fn accept(
+        &mut self,
+        address: Peer,
+        mut connect: crate::protocol::Connect,
+    ) -> Option<Accepted> {
         let version = connect.protocol_version;
         let shared = self.shared.clone();
         // use_identity_as_username: the certificate's CN replaces the username and the
@@ -118,7 +176,7 @@ impl Connection {
                 true
             }
             Identity::Missing => {
-                log::info!("Client {} has no certificate identity.", self.address);
+                log::info!("Client {} has no certificate identity.", address);
                 self.encode(&refusal(ReasonCode::NotAuthorized), version);
                 return None;
             }
@@ -127,7 +185,7 @@ impl Connection {
         let refuse = |this: &mut Connection, reason: ReasonCode| {
             log::info!(
                 "Refused connection from {} as {:?}: {:?}.",
-                this.address,
+                address,
                 connect.client_id,
                 reason
             );
@@ -147,25 +205,43 @@ impl Connection {
         }
         let allowed = certified
             || shared
+                .session
                 .auth
                 .authenticate(
                     &connect.client_id,
                     connect.username.as_deref(),
                     connect.password.as_deref(),
-                    self.address.0,
+                    address.0,
                 )
                 .is_allowed();
         if !allowed {
             // Mosquitto answers 0x87 / 5 (not authorized) to a wrong password as well as
             // to a refused anonymous client; clients and scripts written against it (and
             // `mosquitto_pub`'s exit codes) see the same answer here.
-            self.delay_refusal().await;
+            self.delay_refusal(address).await;
             refuse(self, ReasonCode::NotAuthorized);
             return None;
         }
+        if let Some(will) = &connect.will {
+            if shared
+                .session
+                .limits
+                .has_too_many_levels(will.topic.as_str())
+            {
+                // As a PUBLISH past the level limit: 5.0 is told 0x90, 3.x is closed.
+                log::info!(
+                    "Client {} sent a will topic with too many levels, disconnecting.",
+                    address
+                );
+                if version.is_v5() {
+                    self.encode(&refusal(ReasonCode::TopicNameInvalid), version);
+                }
+                return None;
+            }
+        }
         // Mosquitto refuses a CONNECT whose will the client may not publish.
         if let Some(will) = &connect.will {
-            if !shared.auth.authorize(
+            if !shared.session.auth.authorize(
                 &connect.client_id,
                 connect.username.as_deref(),
                 will.topic.as_str(),
@@ -174,13 +250,6 @@ impl Connection {
                 refuse(self, ReasonCode::NotAuthorized);
                 return None;
             }
-        }
-        if let Some(address) = self.address.0 {
-            shared
-                .login_delay
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .record_success(address.ip());
         }
         let decision = match decide_client_id(
             &connect,
@@ -194,12 +263,27 @@ impl Connection {
             }
         };
         let client_id: Arc<str> = Arc::from(decision.client_id.as_str());
+        if let Err(reason) = self.connect_hooks(address, &connect, &client_id).await {
+            if self.token.is_cancelled() {
+                return None; // the broker stopped while a hook was asked: no verdict
+            }
+            self.delay_refusal(address).await;
+            refuse(self, reason);
+            return None;
+        }
+        if let Some(address) = address.0 {
+            shared
+                .login_delay
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .record_success(address.ip());
+        }
         let (reply, receiver) = oneshot::channel();
         let request = ConnectRequest {
             connection_id: self.connection_id,
             client_id: client_id.clone(),
             username: connect.username.as_deref().map(Arc::from),
-            address: self.address.0,
+            address: address.0,
             version,
             clean_start: connect.clean_start,
             keep_alive: connect.keep_alive,
@@ -229,10 +313,8 @@ impl Connection {
             reply.session_id,
             client_id,
             &connect,
-            self.address.0,
             *reply.state,
-            shared.limits.clone(),
-            shared.auth.clone(),
+            shared.session.clone(),
             now,
         ));
         let connack = session.connack(reply.session_present, decision.assigned);
@@ -242,7 +324,7 @@ impl Connection {
         }
         log::info!(
             "New client connected from {} as {} (p{}, c{}, k{}{}).",
-            self.address,
+            address,
             session.client_id,
             match version {
                 ProtocolVersion::V31 => 1,

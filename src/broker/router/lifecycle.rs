@@ -5,7 +5,7 @@ use super::*;
 
 impl Router {
     pub(super) fn handle_connect(&mut self, request: Box<ConnectRequest>, now: Instant) {
-        if let Some(&session) = self.by_client_id.get(&request.client_id) {
+        if let Some(session) = self.by_client_id.get(&self.sessions, &request.client_id) {
             if let Some(entry) = self.sessions.get_mut(&session) {
                 if entry.connection.is_some() {
                     // [MQTT-3.1.4-3] take over: close the old connection first; this
@@ -27,7 +27,7 @@ impl Router {
 
     /// Gives `request` its session: the stored one unless it asks for a clean start.
     pub(super) fn attach(&mut self, request: ConnectRequest, now: Instant) {
-        let existing = self.by_client_id.get(&request.client_id).copied();
+        let existing = self.by_client_id.get(&self.sessions, &request.client_id);
         let mut resumed = None;
         if let Some(session) = existing {
             if request.clean_start {
@@ -62,13 +62,13 @@ impl Router {
                         queue: queue.clone(),
                         connection: None,
                         state: None,
-                        expiry: Expiry::AtDisconnect,
                         generation: 0,
                         pending_will: None,
                         pending_connect: None,
                     }),
                 );
-                self.by_client_id.insert(request.client_id.clone(), session);
+                self.by_client_id
+                    .insert(&self.sessions, &request.client_id, session);
                 (session, false, Box::default(), queue)
             }
         };
@@ -142,7 +142,6 @@ impl Router {
         entry.connection = None;
         entry.queue.set_online(false);
         entry.generation += 1;
-        entry.expiry = report.expiry;
         self.counters
             .clients_connected
             .fetch_sub(1, Ordering::Relaxed);
@@ -221,9 +220,7 @@ impl Router {
         let Some(mut entry) = self.sessions.remove(&session) else {
             return;
         };
-        if self.by_client_id.get(&entry.client_id) == Some(&session) {
-            self.by_client_id.remove(&entry.client_id);
-        }
+        self.by_client_id.remove(&entry.client_id, session);
         if entry.connection.is_none() && entry.state.is_some() {
             self.counters
                 .clients_disconnected

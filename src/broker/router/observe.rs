@@ -179,8 +179,8 @@ impl Router {
             Query::WaitForClient(client_id, reply) => {
                 let connected = self
                     .by_client_id
-                    .get(&client_id)
-                    .and_then(|session| self.sessions.get(session))
+                    .get(&self.sessions, &client_id)
+                    .and_then(|session| self.sessions.get(&session))
                     .and_then(|entry| snapshot(entry));
                 match connected {
                     Some(client) => {
@@ -203,8 +203,8 @@ impl Router {
         }
         let Some(client) = self
             .by_client_id
-            .get(client_id)
-            .and_then(|session| self.sessions.get(session))
+            .get(&self.sessions, client_id)
+            .and_then(|session| self.sessions.get(&session))
             .and_then(|entry| snapshot(entry))
         else {
             return;

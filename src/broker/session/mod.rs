@@ -15,8 +15,7 @@ use crate::protocol::{
     Publish, PublishResponse, QoS, ReasonCode, RetainHandling, SubAck, Subscribe,
     SubscriptionOptions, TopicFilter, TopicName, UnsubAck, Unsubscribe, Will,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -118,7 +117,9 @@ pub struct SessionState {
     outbound: BTreeMap<u16, Outbound>,
     /// QoS 2 packet ids received (PUBREC due or sent) and not yet released by PUBREL.
     inbound_qos2: BTreeSet<u16>,
-    pub subscriptions: HashMap<TopicFilter, SubscriptionRecord>,
+    /// A B-tree, not a hash map: 24 bytes against 48 in every session, and a session
+    /// holds few subscriptions.
+    pub subscriptions: BTreeMap<TopicFilter, SubscriptionRecord>,
 }
 
 impl SessionState {
@@ -155,6 +156,10 @@ pub struct SessionLimits {
     pub message_size_limit: u32,
     pub retain_available: bool,
     pub max_keepalive: u16,
+    /// Subscriptions a session may hold; 0: no limit.
+    pub max_subscriptions: usize,
+    /// Levels in a topic name or filter; 0: no limit.
+    pub max_topic_levels: usize,
 }
 
 impl SessionLimits {
@@ -166,7 +171,37 @@ impl SessionLimits {
             message_size_limit: config.message_size_limit,
             retain_available: config.retain_available,
             max_keepalive: config.max_keepalive,
+            max_subscriptions: config.max_subscriptions_per_client as usize,
+            max_topic_levels: config.max_topic_levels as usize,
         }
+    }
+
+    /// Whether `topic` (a name, or a filter without its `$share/{group}/`) has more levels
+    /// than allowed.
+    pub fn has_too_many_levels(&self, topic: &str) -> bool {
+        // Counting separators stops early and allocates nothing, however long the topic.
+        self.max_topic_levels != 0
+            && topic
+                .bytes()
+                .filter(|&b| b == b'/')
+                .take(self.max_topic_levels)
+                .count()
+                >= self.max_topic_levels
+    }
+}
+
+/// What every session of a broker shares: held once, not copied into each session.
+pub struct SessionContext {
+    pub limits: SessionLimits,
+    pub auth: Arc<dyn Authenticator>,
+}
+
+impl SessionContext {
+    pub fn new(config: &BrokerConfig, auth: Arc<dyn Authenticator>) -> Arc<SessionContext> {
+        Arc::new(SessionContext {
+            limits: SessionLimits::from_config(config),
+            auth,
+        })
     }
 }
 
@@ -206,6 +241,22 @@ pub fn owned_topic(topic: &TopicName) -> TopicName {
     TopicName::new(bytestring::ByteString::from(topic.as_str())).unwrap_or_else(|_| topic.clone())
 }
 
+/// Keeps only the PUBLISH properties forwarded to subscribers unchanged: the Topic Alias
+/// and Subscription Identifier are per connection, the Message Expiry Interval is
+/// recomputed at delivery.
+pub fn forwardable_properties(properties: &mut Properties) {
+    if !properties.is_empty() {
+        properties.0.retain(|p| {
+            !matches!(
+                p.identifier(),
+                property_id::TOPIC_ALIAS
+                    | property_id::SUBSCRIPTION_IDENTIFIER
+                    | property_id::MESSAGE_EXPIRY_INTERVAL
+            )
+        });
+    }
+}
+
 /// A CONNACK refusing a connection; 3.x encodes the reason as its return code.
 pub fn refusal(reason: ReasonCode) -> Packet {
     Packet::ConnAck(ConnAck {
@@ -220,7 +271,6 @@ pub struct Session {
     pub id: SessionId,
     pub client_id: Arc<str>,
     pub username: Option<Arc<str>>,
-    pub address: Option<SocketAddr>,
     pub version: ProtocolVersion,
     /// Inline, not boxed: one allocation fewer per connection; it is boxed when handed
     /// back to the router.
@@ -234,15 +284,17 @@ pub struct Session {
     pub keep_alive: u16,
     pub requested_keep_alive: u16,
     last_received: Instant,
-    limits: SessionLimits,
-    topic_aliases: Vec<Option<TopicName>>,
+    context: Arc<SessionContext>,
+    /// MQTT 5 inbound topic aliases, allocated by the first one (boxed: 8 bytes in
+    /// every session that uses none, instead of an empty `Vec`'s 24).
+    #[allow(clippy::box_collection)]
+    topic_aliases: Option<Box<Vec<Option<TopicName>>>>,
     /// QoS 1/2 PUBLISHes received and not yet acknowledged to the end.
     inbound_unacked: u16,
     /// The client's Receive Maximum (MQTT 5) or our 3.x window.
     send_quota: u16,
     client_max_packet_size: u32,
     request_problem_information: bool,
-    auth: Arc<dyn Authenticator>,
 }
 
 impl std::fmt::Debug for Session {
@@ -257,17 +309,15 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     /// A session for an accepted CONNECT; `state` is the stored state of a resumed session.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: SessionId,
         client_id: Arc<str>,
         connect: &Connect,
-        address: Option<SocketAddr>,
         state: SessionState,
-        limits: SessionLimits,
-        auth: Arc<dyn Authenticator>,
+        context: Arc<SessionContext>,
         now: Instant,
     ) -> Session {
+        let limits = &context.limits;
         let version = connect.protocol_version;
         let properties = &connect.properties;
         let (session_expiry, send_quota, client_max_packet_size, problem_info) = if version.is_v5()
@@ -300,7 +350,6 @@ impl Session {
             id,
             client_id,
             username: connect.username.as_deref().map(Arc::from),
-            address,
             version,
             state,
             clean_start: connect.clean_start,
@@ -309,13 +358,12 @@ impl Session {
             keep_alive,
             requested_keep_alive: connect.keep_alive,
             last_received: now,
-            limits,
-            topic_aliases: Vec::new(),
+            topic_aliases: None,
             inbound_unacked: 0,
             send_quota,
             client_max_packet_size,
             request_problem_information: problem_info,
-            auth,
+            context,
         }
     }
 
@@ -331,16 +379,20 @@ impl Session {
             if self.keep_alive != self.requested_keep_alive {
                 properties.push(Property::ServerKeepAlive(self.keep_alive));
             }
-            if self.limits.max_inflight < u16::MAX {
-                properties.push(Property::ReceiveMaximum(self.limits.max_inflight));
+            if self.context.limits.max_inflight < u16::MAX {
+                properties.push(Property::ReceiveMaximum(self.context.limits.max_inflight));
             }
-            if self.limits.max_packet_size < crate::protocol::MAX_PACKET_SIZE {
-                properties.push(Property::MaximumPacketSize(self.limits.max_packet_size));
+            if self.context.limits.max_packet_size < crate::protocol::MAX_PACKET_SIZE {
+                properties.push(Property::MaximumPacketSize(
+                    self.context.limits.max_packet_size,
+                ));
             }
-            if self.limits.max_topic_alias > 0 {
-                properties.push(Property::TopicAliasMaximum(self.limits.max_topic_alias));
+            if self.context.limits.max_topic_alias > 0 {
+                properties.push(Property::TopicAliasMaximum(
+                    self.context.limits.max_topic_alias,
+                ));
             }
-            if !self.limits.retain_available {
+            if !self.context.limits.retain_available {
                 properties.push(Property::RetainAvailable(0));
             }
         }
@@ -352,8 +404,9 @@ impl Session {
     }
 
     /// Asks the authenticator whether this client may do `access` on `topic`.
-    fn is_authorized(&self, topic: &str, access: Access) -> bool {
-        self.auth
+    pub fn is_authorized(&self, topic: &str, access: Access) -> bool {
+        self.context
+            .auth
             .authorize(&self.client_id, self.username.as_deref(), topic, access)
     }
 
@@ -413,7 +466,7 @@ impl Session {
             Packet::PubRec(response) => self.handle_pubrec(response, out),
             Packet::PubRel(response) => self.handle_pubrel(response, out),
             Packet::PubComp(response) => self.handle_pubcomp(response),
-            Packet::Subscribe(subscribe) => self.handle_subscribe(subscribe, out),
+            Packet::Subscribe(subscribe) => self.handle_subscribe(subscribe, &[], out),
             Packet::Unsubscribe(unsubscribe) => self.handle_unsubscribe(unsubscribe, out),
             Packet::PingReq => out.push(Action::Send(Packet::PingResp)),
             Packet::Disconnect(disconnect) => self.handle_disconnect(disconnect, out),
@@ -446,7 +499,7 @@ impl Session {
             return;
         }
         if qos != QoS::AtMostOnce {
-            if self.version.is_v5() && self.inbound_unacked >= self.limits.max_inflight {
+            if self.version.is_v5() && self.inbound_unacked >= self.context.limits.max_inflight {
                 return self.close_with(
                     ReasonCode::ReceiveMaximumExceeded,
                     "receive maximum exceeded",
@@ -460,7 +513,7 @@ impl Session {
         }
         if self.version.is_v5() {
             if let Some(alias) = publish.properties.topic_alias() {
-                if alias == 0 || alias > self.limits.max_topic_alias {
+                if alias == 0 || alias > self.context.limits.max_topic_alias {
                     return self.close_with(
                         ReasonCode::TopicAliasInvalid,
                         "topic alias out of range",
@@ -468,11 +521,12 @@ impl Session {
                     );
                 }
                 let slot = usize::from(alias - 1);
-                if self.topic_aliases.len() <= slot {
-                    self.topic_aliases.resize(slot + 1, None);
+                let aliases = self.topic_aliases.get_or_insert_with(Box::default);
+                if aliases.len() <= slot {
+                    aliases.resize(slot + 1, None);
                 }
                 if publish.topic.is_empty() {
-                    match &self.topic_aliases[slot] {
+                    match &aliases[slot] {
                         Some(topic) => publish.topic = topic.clone(),
                         None => {
                             return self.close_with(
@@ -484,22 +538,31 @@ impl Session {
                     }
                 } else {
                     // An own copy: a slice would pin the read buffer it came from.
-                    self.topic_aliases[slot] = Some(owned_topic(&publish.topic));
+                    aliases[slot] = Some(owned_topic(&publish.topic));
                 }
             }
         }
         if publish.topic.is_empty() {
             return self.close_with(ReasonCode::ProtocolError, "empty topic name", out);
         }
-        if publish.retain && !self.limits.retain_available {
+        if self
+            .context
+            .limits
+            .has_too_many_levels(publish.topic.as_str())
+        {
+            // Mosquitto closes the connection on a topic past its level limit; MQTT 5 names
+            // the reason ([MQTT 5.0 §3.3.2.1], 0x90).
+            return self.close_with(ReasonCode::TopicNameInvalid, "too many topic levels", out);
+        }
+        if publish.retain && !self.context.limits.retain_available {
             return self.close_with(
                 ReasonCode::RetainNotSupported,
                 "retained messages are not supported",
                 out,
             );
         }
-        let refusal = if self.limits.message_size_limit != 0
-            && publish.payload.len() > self.limits.message_size_limit as usize
+        let refusal = if self.context.limits.message_size_limit != 0
+            && publish.payload.len() > self.context.limits.message_size_limit as usize
         {
             Some(ReasonCode::QuotaExceeded)
         } else if !self.is_authorized(publish.topic.as_str(), Access::Write) {
@@ -527,16 +590,7 @@ impl Session {
             .message_expiry_interval()
             .map(|seconds| now + Duration::from_secs(u64::from(seconds)));
         let mut properties = std::mem::take(&mut publish.properties);
-        if !properties.is_empty() {
-            properties.0.retain(|p| {
-                !matches!(
-                    p.identifier(),
-                    property_id::TOPIC_ALIAS
-                        | property_id::SUBSCRIPTION_IDENTIFIER
-                        | property_id::MESSAGE_EXPIRY_INTERVAL
-                )
-            });
-        }
+        forwardable_properties(&mut properties);
         let message = Message {
             topic: publish.topic,
             payload: publish.payload,
@@ -602,11 +656,24 @@ impl Session {
         out.push(Action::Send(Packet::PubComp(complete)));
     }
 
-    fn handle_subscribe(&mut self, subscribe: Subscribe, out: &mut Vec<Action>) {
+    /// Handles a SUBSCRIBE whose filters the broker's hooks were asked about first:
+    /// `refused[i]` refuses the i-th filter as the files would (missing entries allow).
+    pub fn handle_subscribe_checked(
+        &mut self,
+        subscribe: Subscribe,
+        refused: &[bool],
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        self.last_received = now;
+        self.handle_subscribe(subscribe, refused, out);
+    }
+
+    fn handle_subscribe(&mut self, subscribe: Subscribe, refused: &[bool], out: &mut Vec<Action>) {
         let identifier = subscribe.properties.subscription_identifiers().next();
         let mut reason_codes = Vec::with_capacity(subscribe.subscriptions.len());
         let mut routed = Vec::with_capacity(subscribe.subscriptions.len());
-        for subscription in subscribe.subscriptions {
+        for (index, subscription) in subscribe.subscriptions.into_iter().enumerate() {
             let shared = subscription.filter.shared().is_some();
             if shared && subscription.options.no_local && self.version.is_v5() {
                 // [MQTT-3.8.3-4]
@@ -616,9 +683,27 @@ impl Session {
                     out,
                 );
             }
-            if !self.is_authorized(subscription.filter.as_str(), Access::Subscribe) {
+            let refusal = if self
+                .context
+                .limits
+                .has_too_many_levels(subscription.filter.match_filter())
+            {
+                Some(ReasonCode::TopicFilterInvalid)
+            } else if !self.is_authorized(subscription.filter.as_str(), Access::Subscribe)
+                || refused.get(index).copied().unwrap_or(false)
+            {
+                Some(ReasonCode::NotAuthorized)
+            } else if self.context.limits.max_subscriptions != 0
+                && self.state.subscriptions.len() >= self.context.limits.max_subscriptions
+                && !self.state.subscriptions.contains_key(&subscription.filter)
+            {
+                Some(ReasonCode::QuotaExceeded)
+            } else {
+                None
+            };
+            if let Some(reason) = refusal {
                 reason_codes.push(if self.version.is_v5() {
-                    ReasonCode::NotAuthorized
+                    reason
                 } else {
                     ReasonCode::UnspecifiedError
                 });
@@ -710,8 +795,8 @@ impl Session {
 mod tests {
     use super::*;
     use crate::broker::auth::AllowAll;
+    use crate::broker::queue::tests::delivery;
     use crate::protocol::Subscription;
-    use bytes::Bytes;
 
     fn connect(version: ProtocolVersion, keep_alive: u16) -> Connect {
         Connect {
@@ -728,15 +813,12 @@ mod tests {
     }
 
     fn session(version: ProtocolVersion, keep_alive: u16, now: Instant) -> Session {
-        let limits = SessionLimits::from_config(&BrokerConfig::default());
         Session::new(
             1,
             Arc::from("c1"),
             &connect(version, keep_alive),
-            None,
             SessionState::default(),
-            limits,
-            Arc::new(AllowAll),
+            SessionContext::new(&BrokerConfig::default(), Arc::new(AllowAll)),
             now,
         )
     }
@@ -745,23 +827,6 @@ mod tests {
         Packet::Publish(
             Publish::new(TopicName::new(topic).unwrap(), qos, "hi").with_packet_id(packet_id),
         )
-    }
-
-    fn delivery(qos: QoS) -> Delivery {
-        Delivery {
-            message: Arc::new(Message {
-                topic: TopicName::new("t").unwrap(),
-                payload: Bytes::from_static(b"x"),
-                qos,
-                retain: false,
-                properties: Properties::new(),
-                expires_at: None,
-                publisher: None,
-            }),
-            qos,
-            retain: false,
-            subscription_ids: Vec::new(),
-        }
     }
 
     fn run(session: &mut Session, packet: Packet, now: Instant) -> Vec<Action> {

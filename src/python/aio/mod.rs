@@ -25,9 +25,8 @@ use tokio::sync::{oneshot, Notify};
 use super::errors::MQTTError;
 use super::events::{properties_from_py, qos_from, subscriptions_from_py, PropertyContext};
 use super::runtime;
-use crate::client::{
-    ClientError, ClientHandle, CloseReason, ConnectOptions, ConnectParams, Limits,
-};
+use super::transport::{connect_target, local_bind, ProxyArgs, TlsArgs};
+use crate::client::{ClientError, ClientHandle, CloseReason, ConnectParams, Limits};
 use crate::protocol::{
     Connect, Disconnect, PacketType, Properties, ProtocolVersion, Publish, QoS, ReasonCode,
     TopicFilter, TopicName, Will,
@@ -198,11 +197,13 @@ impl AsyncClientCore {
         })
     }
 
-    /// Opens TCP, sends CONNECT and waits for the CONNACK. The awaitable gives
+    /// Opens the connection (TCP, Unix or WebSocket, TLS and a proxy as given: see
+    /// `ClientCore.connect`), sends CONNECT and waits for the CONNACK. The awaitable gives
     /// (session_present, rc_v3, reason_code, properties), refused or not.
     #[pyo3(signature = (host, port, keepalive, client_id, clean_start, timeout,
         bind_address="", bind_port=0, username=None, password=None, will=None,
-        properties=None))]
+        properties=None, transport="tcp", ws_path="/mqtt", ws_headers=None, tls=None,
+        proxy=None))]
     #[allow(clippy::too_many_arguments)]
     fn connect<'py>(
         &self,
@@ -219,6 +220,11 @@ impl AsyncClientCore {
         password: Option<Vec<u8>>,
         will: Option<WillArgs>,
         properties: Option<Vec<u8>>,
+        transport: &str,
+        ws_path: &str,
+        ws_headers: Option<Vec<(String, String)>>,
+        tls: Option<TlsArgs>,
+        proxy: Option<ProxyArgs>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let version = self.version();
         let will = match will {
@@ -246,19 +252,10 @@ impl AsyncClientCore {
             password: password.map(Bytes::from),
             properties: self.properties(properties.as_deref(), PacketType::Connect)?,
         };
-        let bind = if bind_address.is_empty() && bind_port == 0 {
-            None
-        } else {
-            let address = if bind_address.is_empty() {
-                "0.0.0.0"
-            } else {
-                bind_address
-            };
-            Some((address.to_owned(), bind_port))
-        };
+        let bind = local_bind(bind_address, bind_port);
         let timeout = timeout_from(timeout)?;
         let params = ConnectParams {
-            target: ConnectOptions::tcp(host, port),
+            target: connect_target(host, port, transport, ws_path, ws_headers, tls, proxy)?,
             bind,
             // The whole wait is bounded below; TCP alone gets the same limit.
             connect_timeout: timeout.unwrap_or(Duration::from_secs(3600)),
