@@ -177,3 +177,109 @@ def test_reload_tls_serves_new_certificates(tls_broker, pki):  # type: ignore[no
     pki.keyfile.write_text("not a key")
     with pytest.raises(OSError):
         tls_broker.reload_tls()
+
+
+def handshake(broker, cafile, alpn=None, cert=None):  # type: ignore[no-untyped-def]
+    """A TLS handshake from Python's ssl; returns the negotiated ALPN protocol (or None)
+    and closes the connection."""
+    context = ssl.create_default_context(cafile=str(cafile))
+    if alpn is not None:
+        context.set_alpn_protocols(alpn)
+    if cert is not None:
+        context.load_cert_chain(*cert)
+    with socket.create_connection((broker.host, broker.port), timeout=TIMEOUT) as raw:
+        with context.wrap_socket(raw, server_hostname=broker.host) as tls:
+            # TLS 1.3 reports a refused client certificate after the handshake: one read
+            # sees the alert (or the server's close) where a welcome would wait.
+            tls.settimeout(0.5)
+            try:
+                if tls.recv(1) == b"":
+                    raise ssl.SSLError("closed by the server")
+            except TimeoutError:
+                pass
+            return tls.selected_alpn_protocol()
+
+
+def test_alpn_protocols_are_negotiated_and_an_unserved_one_is_refused(pki):  # type: ignore[no-untyped-def]
+    with Broker(
+        port=0,
+        sys_interval=0,
+        certfile=pki.certfile,
+        keyfile=pki.keyfile,
+        alpn_protocols=["mqtt", "x-amzn-mqtt-ca"],
+    ) as broker:
+        assert handshake(broker, pki.cafile, ["x-amzn-mqtt-ca"]) == "x-amzn-mqtt-ca"
+        assert handshake(broker, pki.cafile, ["mqtt", "x-amzn-mqtt-ca"]) == "mqtt"
+        assert handshake(broker, pki.cafile) is None  # no ALPN offered: still served
+        with pytest.raises(ssl.SSLError, match="NO_APPLICATION_PROTOCOL|no application"):
+            handshake(broker, pki.cafile, ["http/1.1"])
+        # paho with alpn_protocols exchanges messages after the refused handshake.
+        peer = tls_peer(broker, pki, paho.MQTTv5, "alpn", alpn_protocols=["mqtt"])
+        assert peer.connect()[1] == 0
+        assert peer.subscribe("alpn/#", 1)[0] == 1
+        peer.publish("alpn/x", b"over mqtt", qos=1)
+        assert peer.receive().payload == b"over mqtt"
+        peer.disconnect()
+
+
+def test_request_certificate_verifies_a_certificate_when_one_is_sent(pki, tmp_path):  # type: ignore[no-untyped-def]
+    (tmp_path / "other").mkdir()
+    other = Pki(tmp_path / "other")
+    with Broker(
+        port=0,
+        sys_interval=0,
+        certfile=pki.certfile,
+        keyfile=pki.keyfile,
+        cafile=pki.cafile,
+        request_certificate=True,
+    ) as broker:
+        handshake(broker, pki.cafile)  # no certificate: accepted
+        handshake(broker, pki.cafile, cert=(pki.client_cert, pki.client_key))
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            handshake(broker, pki.cafile, cert=(other.client_cert, other.client_key))
+        for client_id, tls in (
+            ("anonymous", {}),
+            ("certified", {"certfile": str(pki.client_cert), "keyfile": str(pki.client_key)}),
+        ):
+            peer = tls_peer(broker, pki, paho.MQTTv311, client_id, **tls)
+            assert peer.connect()[1] == 0
+            peer.disconnect()
+
+
+def test_request_certificate_with_identity_names_certified_clients_only(pki):  # type: ignore[no-untyped-def]
+    with Broker(
+        port=0,
+        sys_interval=0,
+        certfile=pki.certfile,
+        keyfile=pki.keyfile,
+        cafile=pki.cafile,
+        request_certificate=True,
+        use_identity_as_username=True,
+    ) as broker:
+        anonymous = tls_peer(broker, pki, paho.MQTTv5, "anonymous")
+        assert anonymous.connect()[1] == 135  # not authorized: no identity to use
+        anonymous.disconnect()
+        certified = tls_peer(
+            broker,
+            pki,
+            paho.MQTTv5,
+            "certified",
+            certfile=str(pki.client_cert),
+            keyfile=str(pki.client_key),
+        )
+        assert certified.connect()[1] == 0
+        assert broker.wait_for_client("certified", timeout=TIMEOUT).username == "alice"
+        certified.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"alpn_protocols": ["mqtt"]}, "alpn_protocols"),  # not a TLS listener
+        ({"request_certificate": True}, "request_certificate"),
+        ({"alpn_protocols": "mqtt"}, "alpn_protocols"),  # a string, not a list
+    ],
+)
+def test_tls_only_options_on_a_plain_listener_name_themselves(options, named):  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match=named):
+        Broker(port=0, **options)

@@ -10,8 +10,10 @@ Options use Mosquitto's configuration names (``max_connections``, ``max_keepaliv
 ``max_connections_per_address``, ``max_connection_rate``, ``max_subscriptions_per_client``
 and ``max_topic_levels``. TLS: ``certfile``, ``keyfile``,
 ``keyfile_password`` (an encrypted PKCS#8 key), ``cafile``, ``require_certificate``,
-``use_identity_as_username``, ``tls_version`` (``"tlsv1.2"``: 1.2 and 1.3, the default;
-``"tlsv1.3"``: 1.3 only), ``ciphers`` (an OpenSSL cipher list); WebSocket:
+``request_certificate`` (verify a client certificate when one is sent),
+``use_identity_as_username``, ``alpn_protocols`` (e.g. ``["mqtt"]``), ``tls_version``
+(``"tlsv1.2"``: 1.2 and 1.3, the default; ``"tlsv1.3"``: 1.3 only), ``ciphers`` (an
+OpenSSL cipher list); WebSocket:
 ``protocol="websockets"``, ``path``; ``unix_socket`` (a path, in place of host and port)
 (these apply to the listener of ``host`` and ``port``;
 ``listeners=[{...}]`` sets several).
@@ -74,6 +76,8 @@ _LISTENER_OPTIONS = (
     "tls_version",
     "ciphers",
     "require_certificate",
+    "request_certificate",
+    "alpn_protocols",
     "use_identity_as_username",
     "protocol",
     "path",

@@ -119,6 +119,16 @@ pub struct ListenerConfig {
     /// Refuse TLS clients without a certificate signed by `cafile`. Default false.
     #[serde(default)]
     pub require_certificate: bool,
+    /// Ask TLS clients for a certificate and verify one that is sent against `cafile`,
+    /// but accept clients that send none (`require_certificate` refuses those). Default
+    /// false: no certificate is asked for, as in Mosquitto.
+    #[serde(default)]
+    pub request_certificate: bool,
+    /// ALPN protocols served, most preferred first (e.g. `["mqtt"]`): a TLS client that
+    /// offers ALPN must offer one of them; a client offering none is still served.
+    /// Default empty: no ALPN.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alpn_protocols: Vec<String>,
     /// The client certificate's subject CN becomes the username (no password check, as in
     /// Mosquitto); a client without one is refused (CONNACK 5 / 0x87). Default false.
     #[serde(default)]
@@ -158,6 +168,8 @@ impl ListenerConfig {
             tls_version: None,
             ciphers: None,
             require_certificate: false,
+            request_certificate: false,
+            alpn_protocols: Vec::new(),
             use_identity_as_username: false,
             protocol: ListenerProtocol::Mqtt,
             path: None,
@@ -182,6 +194,8 @@ impl ListenerConfig {
             ca_file: self.cafile.clone(),
             client_certificates: if self.require_certificate {
                 ClientCertificates::Required
+            } else if self.request_certificate {
+                ClientCertificates::Optional
             } else {
                 ClientCertificates::NotRequested
             },
@@ -191,9 +205,13 @@ impl ListenerConfig {
                 .as_deref()
                 .and_then(|name| TlsVersion::from_mosquitto_name(name).ok())
                 .unwrap_or_default(),
+            alpn_protocols: self
+                .alpn_protocols
+                .iter()
+                .map(|protocol| protocol.as_bytes().to_vec())
+                .collect(),
             ciphers: self.ciphers.clone(),
             key_password: self.keyfile_password.clone(),
-            ..TlsServerSettings::default()
         })
     }
 }
@@ -348,6 +366,32 @@ impl BrokerConfig {
             }
             if listener.require_certificate && listener.cafile.is_none() {
                 return invalid("cafile", "require_certificate needs a cafile");
+            }
+            if listener.request_certificate && listener.cafile.is_none() {
+                return invalid("cafile", "request_certificate needs a cafile");
+            }
+            if listener.certfile.is_none() && listener.request_certificate {
+                return invalid(
+                    "request_certificate",
+                    "client certificates need a TLS listener (certfile and keyfile)",
+                );
+            }
+            if listener.certfile.is_none() && !listener.alpn_protocols.is_empty() {
+                return invalid(
+                    "alpn_protocols",
+                    "ALPN needs a TLS listener (certfile and keyfile)",
+                );
+            }
+            // A protocol id is 1 to 255 bytes (RFC 7301, section 3.1).
+            if let Some(bad) = listener
+                .alpn_protocols
+                .iter()
+                .find(|protocol| protocol.is_empty() || protocol.len() > 255)
+            {
+                return invalid(
+                    "alpn_protocols",
+                    &format!("{bad:?} is not a protocol name of 1 to 255 bytes"),
+                );
             }
         }
         if self.max_connections < -1 || self.max_connections == 0 {
@@ -530,5 +574,59 @@ mod tests {
         assert!(
             matches!(config.validate(), Err(ConfigError::Invalid { key, .. }) if key == "max_connections")
         );
+    }
+    #[test]
+    fn optional_client_certificates_and_alpn_reach_the_tls_settings() {
+        let text = "[[listeners]]\nhost = \"127.0.0.1\"\nport = 0\ncertfile = \"s.pem\"\n\
+                    keyfile = \"s.key\"\ncafile = \"ca.pem\"\nrequest_certificate = true\n\
+                    alpn_protocols = [\"mqtt\", \"x-amzn-mqtt-ca\"]\n";
+        let config = BrokerConfig::from_toml_str(text, "t.toml").unwrap();
+        let settings = config.listeners[0].tls_settings().unwrap();
+        assert_eq!(settings.client_certificates, ClientCertificates::Optional);
+        assert_eq!(
+            settings.alpn_protocols,
+            vec![b"mqtt".to_vec(), b"x-amzn-mqtt-ca".to_vec()]
+        );
+        let with = |change: fn(&mut ListenerConfig)| {
+            let mut listener = ListenerConfig::new("127.0.0.1", 0);
+            change(&mut listener);
+            BrokerConfig {
+                listeners: vec![listener],
+                ..BrokerConfig::default()
+            }
+            .validate()
+        };
+        let key_of = |result: Result<(), ConfigError>| match result {
+            Err(ConfigError::Invalid { key, .. }) => key,
+            other => panic!("expected an invalid key, got {other:?}"),
+        };
+        // Without TLS, without a CA, or with an empty protocol name: each names its key.
+        assert_eq!(
+            key_of(with(|l| l.alpn_protocols = vec!["mqtt".into()])),
+            "alpn_protocols"
+        );
+        fn tls(l: &mut ListenerConfig) {
+            l.certfile = Some("s.pem".into());
+            l.keyfile = Some("s.key".into());
+        }
+        assert_eq!(
+            key_of(with(|l| {
+                tls(l);
+                l.request_certificate = true;
+            })),
+            "cafile"
+        );
+        assert_eq!(
+            key_of(with(|l| {
+                tls(l);
+                l.alpn_protocols = vec![String::new()];
+            })),
+            "alpn_protocols"
+        );
+        assert!(with(|l| {
+            tls(l);
+            l.alpn_protocols = vec!["mqtt".into()];
+        })
+        .is_ok());
     }
 }
