@@ -408,3 +408,23 @@ def test_ctrl_c_interrupts_loop_forever(any_broker, tmp_path):
             process.wait(WAIT)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_replacing_time_func_changes_the_clock_of_message_timestamps(mqtt_broker, monkeypatch):
+    """paho's users (and paho's own tests) replace ``mqtt.time_func``; the clock of
+    received messages' ``timestamp`` follows it."""
+    monkeypatch.setattr(mqtt, "time_func", lambda: 1234.5)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    recorder = Recorder(client)
+    client.connect(mqtt_broker.host, mqtt_broker.port)
+    client.loop_start()
+    try:
+        recorder.wait("on_connect")
+        client.subscribe("clock/#", 1)
+        recorder.wait("on_subscribe")
+        client.publish("clock/a", b"tick", qos=1)
+        (message,) = recorder.wait("on_message")
+        assert (message.topic, message.timestamp) == ("clock/a", 1234.5)
+    finally:
+        client.disconnect()
+        client.loop_stop()
