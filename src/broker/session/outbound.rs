@@ -2,7 +2,13 @@
 //! delivery (expiry, subscription identifiers, Maximum Packet Size), the QoS 1/2
 //! acknowledgements from the client and the resend after a reconnect.
 
-use super::*;
+use super::state::{Outbound, Stage};
+use super::{Action, Session};
+use crate::broker::queue::Delivery;
+use crate::protocol::{
+    encoded_len, Packet, Properties, Property, Publish, PublishResponse, QoS, ReasonCode,
+};
+use tokio::time::Instant;
 
 impl Session {
     pub(super) fn handle_puback(&mut self, response: PublishResponse) {

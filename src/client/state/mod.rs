@@ -4,16 +4,22 @@
 //! outgoing topic aliases. It never reads the clock or touches a socket: the connection
 //! task feeds it packets and `now`, and applies the `Action`s it returns.
 
+mod connect;
+mod inbound;
+mod keep_alive;
+mod outbound;
+mod subscribe;
+
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::protocol::{
-    ConnAck, Disconnect, Packet, Property, ProtocolVersion, Publish, PublishResponse, QoS,
-    ReasonCode, SubAck, Subscribe, Subscription, TopicFilter, TopicName, UnsubAck, Unsubscribe,
-    MAX_PACKET_SIZE,
+    ConnAck, Disconnect, Packet, ProtocolVersion, Publish, ReasonCode, SubAck, TopicName, UnsubAck,
 };
 
 use super::ClientError;
+use outbound::{OutMessage, OutState};
+use subscribe::Pending;
 
 /// What the IO layer must do after a call into the state machine.
 #[derive(Debug, PartialEq)]
@@ -65,22 +71,6 @@ pub enum CloseReason {
     Refused(ReasonCode),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum OutState {
-    /// Waiting for a connection or for room in the in-flight window.
-    Pending,
-    WaitPubAck,
-    WaitPubRec,
-    WaitPubComp,
-    /// QoS 2 whose PUBREC arrived before the connection was lost: resend PUBREL.
-    ResendPubRel,
-}
-
-struct OutMessage {
-    publish: Publish,
-    state: OutState,
-}
-
 /// Limits the application configures (paho's `max_inflight_messages`/`max_queued_messages`).
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -113,12 +103,6 @@ struct Link {
     outgoing_aliases: HashMap<TopicName, u16>,
     incoming_aliases: HashMap<u16, TopicName>,
     closing: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Pending {
-    Subscribe,
-    Unsubscribe,
 }
 
 /// The client side of one MQTT session, across any number of connections.
@@ -214,302 +198,11 @@ impl ClientState {
         Err(ClientError::PacketIdsExhausted)
     }
 
-    fn window(&self) -> usize {
-        let local = match self.limits.max_inflight {
-            0 => usize::MAX,
-            n => usize::from(n),
-        };
-        let server = self
-            .link
-            .as_ref()
-            .map_or(usize::from(u16::MAX), |l| usize::from(l.receive_maximum));
-        local.min(server)
-    }
-
-    /// A new connection: the CONNECT has been built by the caller. Outgoing QoS>0 messages
-    /// are prepared for resend (DUP) once the CONNACK arrives; with a clean session the
-    /// inbound QoS 2 state is forgotten.
-    pub fn connection_opened(
-        &mut self,
-        connect: crate::protocol::Connect,
-        now: Instant,
-    ) -> Vec<Action> {
-        let keep_alive = Duration::from_secs(u64::from(connect.keep_alive));
-        if connect.clean_start {
-            self.incoming_qos2.clear();
-        }
-        self.reset_outgoing_for_resend(connect.clean_start);
-        self.link = Some(Link {
-            connected: false,
-            keep_alive,
-            opened_at: now,
-            last_sent: now,
-            last_received: now,
-            ping_sent: None,
-            receive_maximum: u16::MAX,
-            maximum_packet_size: MAX_PACKET_SIZE,
-            topic_alias_maximum: 0,
-            outgoing_aliases: HashMap::new(),
-            incoming_aliases: HashMap::new(),
-            closing: false,
-        });
-        vec![Action::Send(Packet::Connect(Box::new(connect)))]
-    }
-
-    /// paho resends every unacknowledged QoS>0 message after a reconnect, even with a clean
-    /// session; a QoS 2 whose PUBREC arrived resumes with PUBREL unless the session is new.
-    fn reset_outgoing_for_resend(&mut self, clean: bool) {
-        self.inflight = 0;
-        self.unsent_from = 0;
-        for message in self.outgoing.values_mut() {
-            message.state = match message.state {
-                OutState::Pending => OutState::Pending,
-                OutState::WaitPubAck | OutState::WaitPubRec => {
-                    message.publish.dup = true;
-                    OutState::Pending
-                }
-                OutState::WaitPubComp | OutState::ResendPubRel if clean => {
-                    message.publish.dup = true;
-                    OutState::Pending
-                }
-                OutState::WaitPubComp | OutState::ResendPubRel => OutState::ResendPubRel,
-            };
-        }
-    }
-
-    /// The socket is gone. Returns nothing: the IO layer reports the reason.
-    pub fn connection_closed(&mut self) {
-        self.link = None;
-        self.inflight = 0;
-        self.acks_pending.clear();
-    }
-
-    /// The application publishes. Returns the packet id (paho's `mid`, also for QoS 0) and
-    /// whether the message went to an open connection (`false`: QoS 0 dropped, QoS>0
-    /// queued until connected).
-    pub fn publish(
-        &mut self,
-        mut publish: Publish,
-        now: Instant,
-    ) -> Result<(u16, bool, Vec<Action>), ClientError> {
-        if publish.qos == QoS::AtMostOnce {
-            let packet_id = self.allocate_packet_id()?;
-            // As paho: QoS 0 goes out as soon as the socket is open, even before CONNACK.
-            if !self.is_open() {
-                return Ok((packet_id, false, Vec::new()));
-            }
-            publish.packet_id = 0;
-            let mut actions = Vec::with_capacity(1);
-            self.send_publish(publish, now, &mut actions);
-            return Ok((packet_id, true, actions));
-        }
-        if self.limits.max_queued > 0 && self.outgoing.len() >= self.limits.max_queued {
-            return Err(ClientError::QueueFull);
-        }
-        let packet_id = self.allocate_packet_id()?;
-        publish.packet_id = packet_id;
-        publish.dup = false;
-        self.outgoing.insert(
-            packet_id,
-            OutMessage {
-                publish,
-                state: OutState::Pending,
-            },
-        );
-        self.order.push_back(packet_id);
-        let mut actions = Vec::new();
-        // As paho: sent at once when a socket is open (before CONNACK too); otherwise it
-        // waits for the next accepted CONNACK.
-        if self.is_open() {
-            self.fill_window(now, &mut actions);
-        }
-        Ok((packet_id, self.is_open(), actions))
-    }
-
-    /// Sends pending messages (and PUBREL resends) in publish order while the window allows.
-    fn fill_window(&mut self, now: Instant, actions: &mut Vec<Action>) {
-        let window = self.window();
-        if self.inflight >= window {
-            return;
-        }
-        let mut to_send = Vec::new();
-        let mut index = self.unsent_from;
-        while index < self.order.len() && self.inflight < window {
-            let packet_id = &self.order[index];
-            index += 1;
-            let Some(message) = self.outgoing.get_mut(packet_id) else {
-                continue;
-            };
-            match message.state {
-                OutState::Pending => {
-                    message.state = match message.publish.qos {
-                        QoS::ExactlyOnce => OutState::WaitPubRec,
-                        _ => OutState::WaitPubAck,
-                    };
-                    self.inflight += 1;
-                    to_send.push(Packet::Publish(message.publish.clone()));
-                }
-                OutState::ResendPubRel => {
-                    message.state = OutState::WaitPubComp;
-                    self.inflight += 1;
-                    to_send.push(Packet::PubRel(PublishResponse::new(*packet_id)));
-                }
-                _ => {}
-            }
-        }
-        self.unsent_from = index;
-        for packet in to_send {
-            match packet {
-                Packet::Publish(p) => self.send_publish(p, now, actions),
-                other => self.send(other, now, actions),
-            }
-        }
-    }
-
-    /// Applies outgoing topic aliases within the server's Topic Alias Maximum and checks
-    /// the server's Maximum Packet Size before sending.
-    fn send_publish(&mut self, mut publish: Publish, now: Instant, actions: &mut Vec<Action>) {
-        if let Some(link) = self.link.as_mut() {
-            let user_alias = publish.properties.topic_alias().is_some();
-            if link.topic_alias_maximum > 0 && !user_alias && !publish.topic.is_empty() {
-                if let Some(&alias) = link.outgoing_aliases.get(&publish.topic) {
-                    publish.topic = TopicName::empty();
-                    publish.properties.push(Property::TopicAlias(alias));
-                } else if link.outgoing_aliases.len() < usize::from(link.topic_alias_maximum) {
-                    let alias = (link.outgoing_aliases.len() + 1) as u16;
-                    link.outgoing_aliases.insert(publish.topic.clone(), alias);
-                    publish.properties.push(Property::TopicAlias(alias));
-                }
-            }
-            let size =
-                crate::protocol::encoded_len(&Packet::Publish(publish.clone()), self.version);
-            if let Ok(size) = size {
-                if size > link.maximum_packet_size as usize {
-                    let packet_id = publish.packet_id;
-                    self.drop_too_large(packet_id, actions);
-                    return;
-                }
-            }
-        }
-        self.send(Packet::Publish(publish), now, actions);
-    }
-
-    /// [MQTT-3.1.2-24] a packet over the server's Maximum Packet Size is not sent: it
-    /// completes with "Packet too large" as if the server had refused it.
-    fn drop_too_large(&mut self, packet_id: u16, actions: &mut Vec<Action>) {
-        if packet_id == 0 {
-            return;
-        }
-        if self.outgoing.remove(&packet_id).is_some() {
-            self.order.retain(|id| *id != packet_id);
-            self.unsent_from = 0;
-            self.inflight = self.inflight.saturating_sub(1);
-        }
-        actions.push(Action::Deliver(Event::Published {
-            packet_id,
-            reason_code: ReasonCode::PacketTooLarge,
-            properties: Default::default(),
-        }));
-    }
-
     fn send(&mut self, packet: Packet, now: Instant, actions: &mut Vec<Action>) {
         if let Some(link) = self.link.as_mut() {
             link.last_sent = now;
         }
         actions.push(Action::Send(packet));
-    }
-
-    /// SUBSCRIBE; refused when no connection is open (paho does not queue subscribes).
-    pub fn subscribe(
-        &mut self,
-        subscriptions: Vec<Subscription>,
-        properties: crate::protocol::Properties,
-        now: Instant,
-    ) -> Result<(u16, Vec<Action>), ClientError> {
-        self.send_request(Pending::Subscribe, now, |packet_id| {
-            Packet::Subscribe(Subscribe {
-                packet_id,
-                subscriptions,
-                properties,
-            })
-        })
-    }
-
-    pub fn unsubscribe(
-        &mut self,
-        filters: Vec<TopicFilter>,
-        properties: crate::protocol::Properties,
-        now: Instant,
-    ) -> Result<(u16, Vec<Action>), ClientError> {
-        self.send_request(Pending::Unsubscribe, now, |packet_id| {
-            Packet::Unsubscribe(Unsubscribe {
-                packet_id,
-                filters,
-                properties,
-            })
-        })
-    }
-
-    /// SUBSCRIBE or UNSUBSCRIBE: a packet id, the acknowledgement it waits for, the packet.
-    fn send_request(
-        &mut self,
-        pending: Pending,
-        now: Instant,
-        build: impl FnOnce(u16) -> Packet,
-    ) -> Result<(u16, Vec<Action>), ClientError> {
-        if !self.is_open() {
-            return Err(ClientError::NotConnected);
-        }
-        let packet_id = self.allocate_packet_id()?;
-        self.acks_pending.insert(packet_id, pending);
-        let mut actions = Vec::with_capacity(1);
-        self.send(build(packet_id), now, &mut actions);
-        Ok((packet_id, actions))
-    }
-
-    /// Acknowledges a delivered inbound message: PUBACK for QoS 1, PUBCOMP for QoS 2.
-    /// Called after the application's callback returned (or by its `ack()`).
-    pub fn ack(&mut self, packet_id: u16, qos: QoS, now: Instant) -> Vec<Action> {
-        let mut actions = Vec::new();
-        if !self.is_open() {
-            return actions;
-        }
-        let response = PublishResponse::new(packet_id);
-        match qos {
-            QoS::AtMostOnce => {}
-            QoS::AtLeastOnce => self.send(Packet::PubAck(response), now, &mut actions),
-            QoS::ExactlyOnce => self.send(Packet::PubComp(response), now, &mut actions),
-        }
-        actions
-    }
-
-    /// The application disconnects: DISCONNECT, then close.
-    pub fn disconnect(&mut self, disconnect: Disconnect, now: Instant) -> Vec<Action> {
-        let mut actions = Vec::new();
-        if !self.is_open() {
-            return actions;
-        }
-        self.send(Packet::Disconnect(disconnect), now, &mut actions);
-        if let Some(link) = self.link.as_mut() {
-            link.closing = true;
-        }
-        actions.push(Action::Close(CloseReason::Requested));
-        actions
-    }
-
-    /// Removes and returns every unacknowledged outgoing QoS>0 message (paho's
-    /// `drop_out_messages`).
-    pub fn drop_out_messages(&mut self) -> Vec<Publish> {
-        let mut dropped = Vec::with_capacity(self.order.len());
-        self.unsent_from = 0;
-        for packet_id in self.order.drain(..) {
-            if let Some(message) = self.outgoing.remove(&packet_id) {
-                dropped.push(message.publish);
-            }
-        }
-        self.outgoing.clear();
-        self.inflight = 0;
-        dropped
     }
 
     /// A packet from the server.
@@ -571,191 +264,15 @@ impl ClientState {
         }
         actions.push(Action::Close(reason));
     }
-
-    fn handle_connack(&mut self, connack: ConnAck, now: Instant, actions: &mut Vec<Action>) {
-        let refused =
-            connack.reason_code.is_failure() || connack.reason_code != ReasonCode::Success;
-        if let Some(link) = self.link.as_mut() {
-            let properties = &connack.properties;
-            if let Some(keep_alive) = properties.server_keep_alive() {
-                link.keep_alive = Duration::from_secs(u64::from(keep_alive));
-            }
-            if let Some(receive_maximum) = properties.receive_maximum() {
-                link.receive_maximum = receive_maximum.max(1);
-            }
-            if let Some(size) = properties.maximum_packet_size() {
-                link.maximum_packet_size = size;
-            }
-            link.topic_alias_maximum = properties.topic_alias_maximum().unwrap_or(0);
-            link.connected = !refused;
-        }
-        if let Some(id) = connack.properties.assigned_client_identifier() {
-            self.assigned_client_id = Some(id);
-        }
-        let reason = connack.reason_code;
-        actions.push(Action::Deliver(Event::ConnAck(connack)));
-        if refused {
-            self.close(CloseReason::Refused(reason), actions);
-        } else {
-            self.fill_window(now, actions);
-        }
-    }
-
-    fn handle_publish(&mut self, mut publish: Publish, now: Instant, actions: &mut Vec<Action>) {
-        if let Some(alias) = publish.properties.topic_alias() {
-            let Some(link) = self.link.as_mut() else {
-                return;
-            };
-            if publish.topic.is_empty() {
-                match link.incoming_aliases.get(&alias) {
-                    Some(topic) => publish.topic = topic.clone(),
-                    None => {
-                        let message = format!("PUBLISH with unknown topic alias {alias}");
-                        return self.close(CloseReason::ProtocolError(message), actions);
-                    }
-                }
-            } else {
-                link.incoming_aliases.insert(alias, publish.topic.clone());
-            }
-        }
-        match publish.qos {
-            QoS::AtMostOnce | QoS::AtLeastOnce => {
-                actions.push(Action::Deliver(Event::Message(publish)))
-            }
-            QoS::ExactlyOnce => {
-                let packet_id = publish.packet_id;
-                self.incoming_qos2.entry(packet_id).or_insert(publish);
-                self.send(
-                    Packet::PubRec(PublishResponse::new(packet_id)),
-                    now,
-                    actions,
-                );
-            }
-        }
-    }
-
-    fn handle_pubrel(
-        &mut self,
-        response: PublishResponse,
-        now: Instant,
-        actions: &mut Vec<Action>,
-    ) {
-        match self.incoming_qos2.remove(&response.packet_id) {
-            // PUBCOMP follows from `ack()` once the application has the message.
-            Some(publish) => actions.push(Action::Deliver(Event::Message(publish))),
-            // Unknown (e.g. delivered before a restart): complete it so the server stops.
-            None => {
-                let packet = Packet::PubComp(PublishResponse::new(response.packet_id));
-                self.send(packet, now, actions);
-            }
-        }
-    }
-
-    fn handle_pubrec(
-        &mut self,
-        response: PublishResponse,
-        now: Instant,
-        actions: &mut Vec<Action>,
-    ) {
-        let packet_id = response.packet_id;
-        let Some(message) = self.outgoing.get_mut(&packet_id) else {
-            return;
-        };
-        if message.state != OutState::WaitPubRec && message.state != OutState::WaitPubComp {
-            return;
-        }
-        // As paho: a failing PUBREC is not special-cased, PUBREL follows.
-        message.state = OutState::WaitPubComp;
-        self.send(
-            Packet::PubRel(PublishResponse::new(packet_id)),
-            now,
-            actions,
-        );
-    }
-
-    fn complete(
-        &mut self,
-        response: PublishResponse,
-        expected: OutState,
-        now: Instant,
-        actions: &mut Vec<Action>,
-    ) {
-        let packet_id = response.packet_id;
-        match self.outgoing.get(&packet_id) {
-            Some(message) if message.state == expected => {}
-            _ => return,
-        }
-        self.outgoing.remove(&packet_id);
-        let position = if self.order.front() == Some(&packet_id) {
-            Some(0)
-        } else {
-            self.order.iter().position(|id| *id == packet_id)
-        };
-        if let Some(position) = position {
-            self.order.remove(position);
-            if position < self.unsent_from {
-                self.unsent_from -= 1;
-            }
-        }
-        self.inflight = self.inflight.saturating_sub(1);
-        actions.push(Action::Deliver(Event::Published {
-            packet_id,
-            reason_code: response.reason_code,
-            properties: response.properties,
-        }));
-        self.fill_window(now, actions);
-    }
-
-    /// When the IO layer must call `handle_timeout` next.
-    pub fn next_deadline(&self) -> Option<Instant> {
-        let link = self.link.as_ref()?;
-        if link.keep_alive.is_zero() || link.closing {
-            return None;
-        }
-        if !link.connected {
-            return Some(link.opened_at + link.keep_alive);
-        }
-        if let Some(ping_sent) = link.ping_sent {
-            return Some(ping_sent + link.keep_alive);
-        }
-        Some(link.last_sent.min(link.last_received) + link.keep_alive)
-    }
-
-    /// Keep-alive: PINGREQ after `keep_alive` without traffic; no PINGRESP (or no CONNACK)
-    /// within another `keep_alive` closes the connection.
-    pub fn handle_timeout(&mut self, now: Instant) -> Vec<Action> {
-        let mut actions = Vec::new();
-        let Some(link) = self.link.as_mut() else {
-            return actions;
-        };
-        if link.keep_alive.is_zero() || link.closing {
-            return actions;
-        }
-        let keep_alive = link.keep_alive;
-        if !link.connected {
-            if now >= link.opened_at + keep_alive {
-                self.close(CloseReason::KeepAliveTimeout, &mut actions);
-            }
-            return actions;
-        }
-        if let Some(ping_sent) = link.ping_sent {
-            if now >= ping_sent + keep_alive {
-                self.close(CloseReason::KeepAliveTimeout, &mut actions);
-            }
-            return actions;
-        }
-        if now >= link.last_sent + keep_alive || now >= link.last_received + keep_alive {
-            link.ping_sent = Some(now);
-            self.send(Packet::PingReq, now, &mut actions);
-        }
-        actions
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Connect, Properties, SubscriptionOptions};
+    use crate::protocol::{
+        Connect, Properties, Property, PublishResponse, QoS, Subscription, SubscriptionOptions,
+        TopicFilter,
+    };
 
     const V311: ProtocolVersion = ProtocolVersion::V311;
     const V5: ProtocolVersion = ProtocolVersion::V5;
