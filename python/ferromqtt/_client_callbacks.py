@@ -52,7 +52,10 @@ from ferromqtt.properties import Properties
 from ferromqtt.reasoncodes import ReasonCode
 
 if TYPE_CHECKING:
+    from ferromqtt._client_base import _ClientBase
     from ferromqtt.client import Client
+else:
+    _ClientBase = object  # for type checkers only: see _client_base
 
 _LOG = logging.getLogger("ferromqtt.client")
 
@@ -60,17 +63,19 @@ _LOG = logging.getLogger("ferromqtt.client")
 class ConnectFlags(NamedTuple):
     """Contains additional information passed to `on_connect` callback"""
 
-    __module__ = "ferromqtt.client"  # where paho defines it; also for pickles and reprs
-
     session_present: bool
 
 
 class DisconnectFlags(NamedTuple):
     """Contains additional information passed to `on_disconnect` callback"""
 
-    __module__ = "ferromqtt.client"  # where paho defines it; also for pickles and reprs
-
     is_disconnect_packet_from_server: bool
+
+
+# Where paho defines them; also for pickles and reprs. Set here, not in the class bodies,
+# where type checkers would take __module__ for a field of the tuple.
+ConnectFlags.__module__ = "ferromqtt.client"
+DisconnectFlags.__module__ = "ferromqtt.client"
 
 
 _CAUSE_RC = {
@@ -116,7 +121,7 @@ def _decorator_factory(name: str) -> Callable[[Client], Callable[[Any], Any]]:
     return factory
 
 
-class _CallbacksMixin:
+class _CallbacksMixin(_ClientBase):
     """Callbacks and event dispatch; part of ``ferromqtt.client.Client``."""
 
     # ---- callbacks --------------------------------------------------------------------

@@ -7,6 +7,7 @@ server answers comes back as events (see ``_client_callbacks``).
 from __future__ import annotations
 
 import socket as _socket
+from typing import TYPE_CHECKING
 
 from ferromqtt import _transport
 from ferromqtt._client_constants import (
@@ -33,8 +34,13 @@ from ferromqtt.enums import MQTTErrorCode
 from ferromqtt.properties import Properties
 from ferromqtt.reasoncodes import ReasonCode
 
+if TYPE_CHECKING:
+    from ferromqtt._client_base import _ClientBase
+else:
+    _ClientBase = object  # for type checkers only: see _client_base
 
-class _ConnectionMixin:
+
+class _ConnectionMixin(_ClientBase):
     """Connecting and disconnecting; part of ``ferromqtt.client.Client``."""
 
     def is_connected(self) -> bool:

@@ -11,7 +11,7 @@ import os
 import socket as _socket
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ferromqtt._client_constants import (
     _CS_CONNECT_ASYNC,
@@ -30,10 +30,15 @@ from ferromqtt._client_constants import (
 from ferromqtt._client_errors import _fail, _rc
 from ferromqtt.enums import MQTTErrorCode
 
+if TYPE_CHECKING:
+    from ferromqtt._client_base import _ClientBase
+else:
+    _ClientBase = object  # for type checkers only: see _client_base
+
 _BATCH = 256
 
 
-class _LoopMixin:
+class _LoopMixin(_ClientBase):
     """The network loop and external-loop support; part of ``ferromqtt.client.Client``."""
 
     def loop(self, timeout: float = 1.0) -> MQTTErrorCode:

@@ -6,7 +6,7 @@ by the Rust core.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ferromqtt import _core
 from ferromqtt._client_constants import (
@@ -32,11 +32,16 @@ from ferromqtt.enums import MQTTErrorCode
 from ferromqtt.properties import Properties
 from ferromqtt.subscribeoptions import SubscribeOptions
 
+if TYPE_CHECKING:
+    from ferromqtt._client_base import _ClientBase
+else:
+    _ClientBase = object  # for type checkers only: see _client_base
+
 # rc -> MQTTErrorCode member, without Enum.__call__ on every publish().
 _ERR_BY_VALUE = {int(code): code for code in MQTTErrorCode}
 
 
-class _MessagingMixin:
+class _MessagingMixin(_ClientBase):
     """Publishing, subscribing, acknowledging; part of ``ferromqtt.client.Client``."""
 
     def publish(

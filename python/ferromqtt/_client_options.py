@@ -8,7 +8,7 @@ Client; ``_transport`` turns TLS and proxy settings into what the Rust core take
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ferromqtt import _transport
 from ferromqtt._client_constants import (
@@ -22,7 +22,10 @@ from ferromqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from ferromqtt.properties import Properties
 
 if TYPE_CHECKING:
+    from ferromqtt._client_base import _ClientBase
     from ferromqtt.client import Client
+else:
+    _ClientBase = object  # for type checkers only: see _client_base
 
 
 def _base62(num: int, base: str = "", padding: int = 1) -> str:
@@ -43,7 +46,7 @@ def _force_bytes(s: str | bytes | bytearray) -> bytes | bytearray:
     return s
 
 
-class _OptionsMixin:
+class _OptionsMixin(_ClientBase):
     """Client settings; part of ``ferromqtt.client.Client``."""
 
     # ---- properties -------------------------------------------------------------------
@@ -312,7 +315,7 @@ class _OptionsMixin:
         if not isinstance(queue_size, int):
             raise _fail("max_queued_type")
         self.max_queued_messages = queue_size
-        return self
+        return cast("Client", self)  # this mixin is only ever part of a Client
 
     def message_retry_set(self, retry: int) -> None:
         """Kept for compatibility: QoS>0 messages are re-sent on reconnect only."""

@@ -36,6 +36,15 @@ Differences from aiomqtt 2.x (whose names and signatures this module keeps):
   (NotImplementedError when set).
 """
 
+# This module has the Client, its constructor's values (ProtocolVersion, Will) and the
+# conversion of its arguments. The other names it exports live in modules of their own:
+#   _aio_errors     MqttError and its subclasses
+#   _aio_message    Wildcard, Topic, Message, MessagesIterator
+#   _aio_transport  TLSParameters, ProxySettings and the checks of the TLS, proxy and
+#                   WebSocket arguments
+# Each of those classes keeps __module__ == "ferromqtt.aio". AsyncIterator and error_string
+# went unused here when they moved; they stay importable from this module (noqa: F401).
+
 from __future__ import annotations
 
 import asyncio
@@ -46,17 +55,33 @@ import logging
 import math
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable  # noqa: F401
 from types import TracebackType
 from typing import Any, Optional, Union
 
-from ferromqtt import _core, _transport
+from ferromqtt import _aio_transport, _core, _transport
+from ferromqtt._aio_errors import (
+    MqttCodeError,
+    MqttConnectError,
+    MqttConnectionLostError,
+    MqttError,
+    MqttReentrantError,
+)
+from ferromqtt._aio_message import (
+    Message,
+    MessagesIterator,
+    Topic,
+    TopicLike,
+    Wildcard,
+    WildcardLike,
+)
+from ferromqtt._aio_transport import ProxySettings, TLSParameters
 from ferromqtt.client import (
     MQTT_CLEAN_START_FIRST_ONLY,
     _base62,
     _encode_payload,
     convert_connack_rc_to_reason_code,
-    error_string,
+    error_string,  # noqa: F401
 )
 from ferromqtt.enums import MQTTErrorCode
 from ferromqtt.packettypes import PacketTypes
@@ -92,43 +117,6 @@ _BATCH = 256
 _MAX_TOPIC_LENGTH = 65535
 
 
-# ---- exceptions (aiomqtt's hierarchy) ------------------------------------------------------
-class MqttError(Exception):
-    """Base class of the errors this client raises."""
-
-
-class MqttCodeError(MqttError):
-    """An error with an MQTT reason code or a paho error code in ``rc``."""
-
-    def __init__(self, rc: int | ReasonCode | None, *args: Any) -> None:
-        super().__init__(*args)
-        self.rc = rc
-
-    def __str__(self) -> str:
-        if isinstance(self.rc, ReasonCode):
-            return f"[code:{self.rc.value}] {self.rc!s}"
-        if isinstance(self.rc, int):
-            return f"[code:{self.rc}] {error_string(self.rc)}"
-        return f"[code:{self.rc}] {super().__str__()}"
-
-
-class MqttConnectError(MqttCodeError):
-    """The broker refused the connection (CONNACK with a failure code)."""
-
-    def __init__(self, rc: ReasonCode) -> None:
-        super().__init__(rc, "Connection refused")
-
-
-class MqttConnectionLostError(MqttCodeError):
-    """The connection ended without ``disconnect()``: the socket closed, keepalive expired,
-    the broker sent DISCONNECT (``rc`` is its ReasonCode) or broke the protocol. Reconnect
-    with ``async with client:`` again."""
-
-
-class MqttReentrantError(MqttError):
-    """``async with client`` while the client is already connected."""
-
-
 # ---- values --------------------------------------------------------------------------------
 class ProtocolVersion(enum.IntEnum):
     """The MQTT protocol versions (the values of paho's MQTTv31, MQTTv311, MQTTv5)."""
@@ -147,199 +135,6 @@ class Will:
     qos: int = 0
     retain: bool = False
     properties: Optional[Properties] = None
-
-
-@dataclasses.dataclass(frozen=True)
-class TLSParameters:
-    """TLS settings, as paho's ``tls_set`` arguments (aiomqtt's class)."""
-
-    ca_certs: Optional[str] = None
-    certfile: Optional[str] = None
-    keyfile: Optional[str] = None
-    cert_reqs: Optional[Any] = None
-    tls_version: Optional[Any] = None
-    ciphers: Optional[str] = None
-    keyfile_password: Optional[str] = None
-
-
-class ProxySettings:
-    """A SOCKS or HTTP proxy, as paho's ``proxy_set`` keywords (aiomqtt's class):
-    ``proxy_type`` is 1 (SOCKS4), 2 (SOCKS5) or 3 (HTTP), PySocks' constants."""
-
-    def __init__(
-        self,
-        *,
-        proxy_type: int,
-        proxy_addr: str,
-        proxy_rdns: Optional[bool] = True,
-        proxy_username: Optional[str] = None,
-        proxy_password: Optional[str] = None,
-        proxy_port: Optional[int] = None,
-    ) -> None:
-        self.proxy_args = {
-            "proxy_type": proxy_type,
-            "proxy_addr": proxy_addr,
-            "proxy_rdns": proxy_rdns,
-            "proxy_username": proxy_username,
-            "proxy_password": proxy_password,
-            "proxy_port": proxy_port,
-        }
-
-
-@dataclasses.dataclass(frozen=True)
-class Wildcard:
-    """A topic filter (may hold ``+`` and ``#``): can be subscribed to, not published to."""
-
-    value: str
-
-    def __str__(self) -> str:
-        return self.value
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.value, str):
-            raise TypeError("Wildcard must be of type str")
-        try:
-            _core.validate_topic_filter(self.value)
-        except ValueError:
-            raise ValueError(f"Invalid wildcard: {self.value}") from None
-
-
-@dataclasses.dataclass(frozen=True)
-class Topic(Wildcard):
-    """A topic name: can be published and subscribed to."""
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.value, str):
-            raise TypeError("Topic must be of type str")
-        try:
-            _core.validate_topic_name(self.value)
-        except ValueError:
-            raise ValueError(f"Invalid topic: {self.value}") from None
-
-    def matches(self, wildcard: WildcardLike) -> bool:
-        """Whether this topic matches ``wildcard`` (a ``$share/<group>/`` prefix is
-        ignored; a leading wildcard does not match a ``$`` topic)."""
-        value = wildcard.value if isinstance(wildcard, Wildcard) else Wildcard(wildcard).value
-        if value.startswith("$share/"):
-            value = value.split("/", 2)[2] if value.count("/") >= 2 else ""
-        return _core.topic_matches_sub(value, self.value)
-
-
-TopicLike = Union[str, Topic]
-WildcardLike = Union[str, Wildcard]
-
-
-def _trusted_topic(value: str) -> Topic:
-    """A Topic for a name the core has already validated."""
-    topic = object.__new__(Topic)
-    object.__setattr__(topic, "value", value)
-    return topic
-
-
-class Message:
-    """A message received from the broker (yielded by ``client.messages``).
-
-    ``topic`` is a :class:`Topic`, ``payload`` bytes, ``properties`` a Properties object
-    for MQTT 5 (None for 3.x). ``mid`` is the packet id (0 for QoS 0).
-    """
-
-    __slots__ = ("_topic", "payload", "qos", "retain", "mid", "_properties", "_raw_properties")
-
-    def __init__(
-        self,
-        topic: TopicLike,
-        payload: bytes,
-        qos: int,
-        retain: bool,
-        mid: int,
-        properties: Properties | None,
-    ) -> None:
-        self._topic: Topic | str = topic if isinstance(topic, Topic) else Topic(topic)
-        self.payload = payload
-        self.qos = qos
-        self.retain = retain
-        self.mid = mid
-        self._properties = properties
-        self._raw_properties: bytes | None = None
-
-    @classmethod
-    def _from_core(cls, item: tuple[Any, ...]) -> Message:
-        mid, topic, payload, qos, retain, _dup, raw = item
-        message = cls.__new__(cls)
-        message._topic = topic  # becomes a Topic on first access
-        message.payload = payload
-        message.qos = qos
-        message.retain = retain
-        message.mid = mid
-        message._properties = None
-        message._raw_properties = raw
-        return message
-
-    @property
-    def topic(self) -> Topic:
-        topic = self._topic
-        if isinstance(topic, str):
-            topic = self._topic = _trusted_topic(topic)
-        return topic
-
-    @topic.setter
-    def topic(self, value: TopicLike) -> None:
-        self._topic = value if isinstance(value, Topic) else Topic(value)
-
-    @property
-    def properties(self) -> Properties | None:
-        if self._raw_properties is not None:
-            properties = Properties(PacketTypes.PUBLISH)
-            properties.unpack(self._raw_properties)
-            self._properties, self._raw_properties = properties, None
-        return self._properties
-
-    @properties.setter
-    def properties(self, value: Properties | None) -> None:
-        self._properties, self._raw_properties = value, None
-
-    def __lt__(self, other: Message) -> bool:
-        return self.mid < other.mid
-
-    def __repr__(self) -> str:
-        return (
-            f"Message(topic={str(self.topic)!r}, payload=<{len(self.payload)} bytes>, "
-            f"qos={self.qos}, retain={self.retain}, mid={self.mid})"
-        )
-
-
-class MessagesIterator:
-    """Dynamic view of the client's inbound messages: ``async for message in it``.
-
-    Every iterator of one client reads the same stream. Cancelling a task that waits here
-    loses no message. When the connection has ended and every buffered message has been
-    read, iteration raises ``MqttConnectionLostError`` (lost) or ``MqttError`` (after
-    ``disconnect``).
-    """
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
-
-    def __aiter__(self) -> AsyncIterator[Message]:
-        return self
-
-    async def __anext__(self) -> Message:
-        return await self._client._next_message()
-
-    def __len__(self) -> int:
-        """Messages received and not yet read."""
-        client = self._client
-        return len(client._inbox) + client._core.buffered()
-
-    async def filtered(self, *wildcards: WildcardLike) -> AsyncIterator[Message]:
-        """Only the messages whose topic matches one of ``wildcards`` (paho's
-        ``topic_matches_sub`` rules); the others are consumed and skipped."""
-        filters = [Wildcard(w) if isinstance(w, str) else w for w in wildcards]
-        while True:
-            message = await self._client._next_message()
-            topic = message.topic
-            if any(topic.matches(w) for w in filters):
-                yield message
 
 
 class Client:
@@ -393,30 +188,9 @@ class Client:
         if transport not in ("tcp", "websockets", "unix"):
             raise ValueError('transport must be "websockets", "tcp" or "unix"')
         self._transport = transport
-        self._tls = _transport.TlsConfig()
-        if tls_context is not None:
-            self._tls.set_context(tls_context)
-        if tls_params is not None:
-            self._tls.set(
-                ca_certs=tls_params.ca_certs,
-                certfile=tls_params.certfile,
-                keyfile=tls_params.keyfile,
-                cert_reqs=tls_params.cert_reqs,
-                tls_version=tls_params.tls_version,
-                ciphers=tls_params.ciphers,
-                keyfile_password=tls_params.keyfile_password,
-            )
-        if tls_insecure is not None:
-            self._tls.set_insecure(tls_insecure)
-        self._proxy = None
-        if proxy is not None:
-            if not _transport.proxy_is_valid(proxy.proxy_args):
-                raise ValueError("proxy_type and/or proxy_addr are invalid.")
-            self._proxy = _transport.proxy_arguments(proxy.proxy_args)
-        if websocket_headers is not None and not (
-            isinstance(websocket_headers, dict) or callable(websocket_headers)
-        ):
-            raise ValueError("websocket_headers must be a dictionary or a callable")
+        self._tls = _aio_transport.tls_config(tls_context, tls_params, tls_insecure)
+        self._proxy = _aio_transport.proxy_arguments(proxy)
+        _aio_transport.check_websocket_headers(websocket_headers)
         self._websocket_path = "/mqtt" if websocket_path is None else websocket_path
         self._websocket_headers = websocket_headers
         self._protocol = ProtocolVersion(protocol if protocol is not None else 4)

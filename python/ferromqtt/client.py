@@ -48,7 +48,8 @@ Deliberate differences from paho-mqtt 2.2:
 #   _client_callbacks   on_* callbacks and the dispatch of core events to them
 # and what the Client uses: _client_constants (paho's module-level constants),
 # _client_errors (the one failure table, error strings) and _client_message (MQTTMessage,
-# MQTTMessageInfo).
+# MQTTMessageInfo). _client_base declares, for type checkers only, the attributes set below
+# and the methods the mixins call on one another.
 
 from __future__ import annotations
 
