@@ -84,7 +84,7 @@ impl ConnectionTask {
         let report = DisconnectReport {
             connection_id: self.io.connection_id,
             session_id: id,
-            state: Box::new(state),
+            state: state.into_inner(),
             will: will.map(|will| *will),
             reason,
             expiry,

@@ -313,7 +313,7 @@ impl Connection {
             reply.session_id,
             client_id,
             &connect,
-            *reply.state,
+            reply.state,
             shared.session.clone(),
             now,
         ));

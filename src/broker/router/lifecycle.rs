@@ -40,7 +40,7 @@ impl Router {
                 entry.queue.clear_control();
                 entry.username = request.username.clone();
                 entry.address = request.address;
-                let state = entry.state.take().unwrap_or_default();
+                let state = entry.state.take();
                 resumed = Some((session, state, entry.queue.clone()));
                 self.counters
                     .clients_disconnected
@@ -69,7 +69,7 @@ impl Router {
                 );
                 self.by_client_id
                     .insert(&self.sessions, &request.client_id, session);
-                (session, false, Box::default(), queue)
+                (session, false, None, queue)
             }
         };
         let reply = ConnectReply {
@@ -81,7 +81,7 @@ impl Router {
         if let Err(reply) = request.reply.send(reply) {
             // The connection went away while waiting: keep what it would have received.
             if let Some(entry) = self.sessions.get_mut(&session_id) {
-                entry.state = Some(reply.state);
+                entry.state = Some(reply.state.unwrap_or_default());
             }
             if session_present {
                 self.counters

@@ -63,7 +63,7 @@ impl Session {
             }
             self.inbound_unacked = self.inbound_unacked.saturating_add(1);
             if qos == QoS::ExactlyOnce {
-                self.state.inbound_qos2.insert(packet_id);
+                self.state.make_mut().inbound_qos2.insert(packet_id);
             }
         }
         if self.version.is_v5() {
@@ -188,7 +188,8 @@ impl Session {
             QoS::ExactlyOnce => {
                 if reason.is_failure() {
                     // A failed PUBREC ends the exchange ([MQTT 5.0 §4.3.3]).
-                    if self.state.inbound_qos2.remove(&packet_id) {
+                    let released = self.state.existing_mut();
+                    if released.is_some_and(|state| state.inbound_qos2.remove(&packet_id)) {
                         self.inbound_unacked = self.inbound_unacked.saturating_sub(1);
                     }
                 }
@@ -203,7 +204,8 @@ impl Session {
 
     pub(super) fn handle_pubrel(&mut self, response: PublishResponse, out: &mut Vec<Action>) {
         let mut complete = PublishResponse::new(response.packet_id);
-        if self.state.inbound_qos2.remove(&response.packet_id) {
+        let released = self.state.existing_mut();
+        if released.is_some_and(|state| state.inbound_qos2.remove(&response.packet_id)) {
             self.inbound_unacked = self.inbound_unacked.saturating_sub(1);
         } else if self.version.is_v5() {
             complete.reason_code = ReasonCode::PacketIdentifierNotFound;

@@ -14,7 +14,7 @@ mod subscriptions;
 pub use close::CloseReason;
 pub use connect::{decide_client_id, refusal, ClientIdDecision};
 pub use inbound::{forwardable_properties, owned_topic};
-pub use state::{SessionContext, SessionLimits, SessionState, SubscriptionRecord};
+pub use state::{KeptState, SessionContext, SessionLimits, SessionState, SubscriptionRecord};
 
 use super::auth::Access;
 use super::queue::{Message, SessionId};
@@ -70,9 +70,8 @@ pub struct Session {
     pub client_id: Arc<str>,
     pub username: Option<Arc<str>>,
     pub version: ProtocolVersion,
-    /// Inline, not boxed: one allocation fewer per connection; it is boxed when handed
-    /// back to the router.
-    pub state: SessionState,
+    /// What outlives the connection, allocated when first needed.
+    pub state: KeptState,
     pub clean_start: bool,
     /// The will of this connection; taken by the connection task when it ends.
     pub will: Option<Box<Will>>,
@@ -111,7 +110,7 @@ impl Session {
         id: SessionId,
         client_id: Arc<str>,
         connect: &Connect,
-        state: SessionState,
+        state: Option<Box<SessionState>>,
         context: Arc<SessionContext>,
         now: Instant,
     ) -> Session {
@@ -149,7 +148,7 @@ impl Session {
             client_id,
             username: connect.username.as_deref().map(Arc::from),
             version,
-            state,
+            state: KeptState::new(state),
             clean_start: connect.clean_start,
             will: connect.will.clone().map(Box::new),
             session_expiry,
@@ -237,7 +236,7 @@ mod tests {
             1,
             Arc::from("c1"),
             &connect(version, keep_alive),
-            SessionState::default(),
+            None,
             SessionContext::new(&BrokerConfig::default(), Arc::new(AllowAll)),
             now,
         )
@@ -463,5 +462,36 @@ mod tests {
         assert!(
             matches!(&out[0], Action::Send(Packet::Disconnect(d)) if d.reason_code == ReasonCode::BadAuthenticationMethod)
         );
+    }
+    #[test]
+    fn state_is_allocated_by_the_first_subscription_only() {
+        let now = Instant::now();
+        let mut s = session(ProtocolVersion::V311, 60, now);
+        // Nothing to keep yet: reads see an empty state, nothing is allocated.
+        assert!(s.state.existing_mut().is_none());
+        assert_eq!(s.state.inflight(), 0);
+        let filter = TopicFilter::new("a/#").unwrap();
+        let unsubscribe = Packet::Unsubscribe(Unsubscribe {
+            packet_id: 1,
+            filters: vec![filter.clone()],
+            properties: Properties::new(),
+        });
+        run(&mut s, unsubscribe, now);
+        assert!(
+            s.state.existing_mut().is_none(),
+            "a removal allocates nothing"
+        );
+        let subscribe = Packet::Subscribe(Subscribe {
+            packet_id: 2,
+            subscriptions: vec![Subscription {
+                filter,
+                options: SubscriptionOptions::default(),
+            }],
+            properties: Properties::new(),
+        });
+        run(&mut s, subscribe, now);
+        assert_eq!(s.state.subscriptions.len(), 1);
+        assert!(s.state.existing_mut().is_some());
+        assert_eq!(s.state.into_inner().subscriptions.len(), 1);
     }
 }

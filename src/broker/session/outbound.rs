@@ -12,41 +12,46 @@ use tokio::time::Instant;
 
 impl Session {
     pub(super) fn handle_puback(&mut self, response: PublishResponse) {
-        if let Some(entry) = self.state.outbound.get(&response.packet_id) {
-            if matches!(entry.stage, Stage::Ack) {
-                self.state.outbound.remove(&response.packet_id);
+        if let Some(state) = self.state.existing_mut() {
+            if let Some(entry) = state.outbound.get(&response.packet_id) {
+                if matches!(entry.stage, Stage::Ack) {
+                    state.outbound.remove(&response.packet_id);
+                }
             }
         }
     }
 
     pub(super) fn handle_pubrec(&mut self, response: PublishResponse, out: &mut Vec<Action>) {
         let packet_id = response.packet_id;
-        match self.state.outbound.get_mut(&packet_id) {
-            Some(entry) if matches!(entry.stage, Stage::Rec | Stage::Comp) => {
-                if response.reason_code.is_failure() {
-                    self.state.outbound.remove(&packet_id);
+        if let Some(state) = self.state.existing_mut() {
+            if let Some(entry) = state.outbound.get_mut(&packet_id) {
+                if matches!(entry.stage, Stage::Rec | Stage::Comp) {
+                    if response.reason_code.is_failure() {
+                        state.outbound.remove(&packet_id);
+                        return;
+                    }
+                    entry.stage = Stage::Comp;
+                    entry.delivery = None;
+                    out.push(Action::Send(Packet::PubRel(PublishResponse::new(
+                        packet_id,
+                    ))));
                     return;
                 }
-                entry.stage = Stage::Comp;
-                entry.delivery = None;
-                out.push(Action::Send(Packet::PubRel(PublishResponse::new(
-                    packet_id,
-                ))));
-            }
-            _ => {
-                let mut release = PublishResponse::new(packet_id);
-                if self.version.is_v5() {
-                    release.reason_code = ReasonCode::PacketIdentifierNotFound;
-                }
-                out.push(Action::Send(Packet::PubRel(release)));
             }
         }
+        let mut release = PublishResponse::new(packet_id);
+        if self.version.is_v5() {
+            release.reason_code = ReasonCode::PacketIdentifierNotFound;
+        }
+        out.push(Action::Send(Packet::PubRel(release)));
     }
 
     pub(super) fn handle_pubcomp(&mut self, response: PublishResponse) {
-        if let Some(entry) = self.state.outbound.get(&response.packet_id) {
-            if matches!(entry.stage, Stage::Comp) {
-                self.state.outbound.remove(&response.packet_id);
+        if let Some(state) = self.state.existing_mut() {
+            if let Some(entry) = state.outbound.get(&response.packet_id) {
+                if matches!(entry.stage, Stage::Comp) {
+                    state.outbound.remove(&response.packet_id);
+                }
             }
         }
     }
@@ -76,16 +81,17 @@ impl Session {
             publish = p;
         }
         if delivery.qos != QoS::AtMostOnce {
-            let packet_id = self.state.allocate_packet_id()?;
+            let state = self.state.make_mut();
+            let packet_id = state.allocate_packet_id()?;
             publish.packet_id = packet_id;
-            let seq = self.state.next_seq;
-            self.state.next_seq += 1;
+            let seq = state.next_seq;
+            state.next_seq += 1;
             let stage = if delivery.qos == QoS::AtLeastOnce {
                 Stage::Ack
             } else {
                 Stage::Rec
             };
-            self.state.outbound.insert(
+            state.outbound.insert(
                 packet_id,
                 Outbound {
                     seq,

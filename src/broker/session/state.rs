@@ -9,6 +9,7 @@ use crate::broker::config::BrokerConfig;
 use crate::broker::queue::Delivery;
 use crate::protocol::{SubscriptionOptions, TopicFilter};
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Deref;
 use std::sync::Arc;
 
 /// The subscription a session holds, as granted.
@@ -54,6 +55,11 @@ impl SessionState {
         SessionState::default()
     }
 
+    /// Whether there is nothing to keep: no subscription, nothing in flight either way.
+    pub fn is_empty(&self) -> bool {
+        self.outbound.is_empty() && self.inbound_qos2.is_empty() && self.subscriptions.is_empty()
+    }
+
     /// QoS 1/2 messages sent and not fully acknowledged.
     pub fn inflight(&self) -> usize {
         self.outbound.len()
@@ -70,6 +76,52 @@ impl SessionState {
             }
         }
         None
+    }
+}
+
+/// The state a connected session keeps, allocated by its first use: a client that
+/// subscribes to nothing and has nothing in flight holds 8 bytes here instead of the ~90
+/// of empty maps (10,000 idle connections are a benchmark target). Reads see an empty
+/// state until then.
+#[derive(Debug, Default)]
+pub struct KeptState(Option<Box<SessionState>>);
+
+/// What an unallocated `KeptState` reads as.
+static EMPTY: SessionState = SessionState {
+    next_packet_id: 0,
+    next_seq: 0,
+    outbound: BTreeMap::new(),
+    inbound_qos2: BTreeSet::new(),
+    subscriptions: BTreeMap::new(),
+};
+
+impl KeptState {
+    /// A resumed session's stored state (dropped if it holds nothing), or none.
+    pub fn new(state: Option<Box<SessionState>>) -> KeptState {
+        KeptState(state.filter(|state| !state.is_empty()))
+    }
+
+    /// For a change: allocates the state on first use.
+    pub fn make_mut(&mut self) -> &mut SessionState {
+        self.0.get_or_insert_with(Box::default)
+    }
+
+    /// For a change that has nothing to do on an empty state (removals).
+    pub fn existing_mut(&mut self) -> Option<&mut SessionState> {
+        self.0.as_deref_mut()
+    }
+
+    /// The state to hand back to the router.
+    pub fn into_inner(self) -> Box<SessionState> {
+        self.0.unwrap_or_default()
+    }
+}
+
+impl Deref for KeptState {
+    type Target = SessionState;
+
+    fn deref(&self) -> &SessionState {
+        self.0.as_deref().unwrap_or(&EMPTY)
     }
 }
 

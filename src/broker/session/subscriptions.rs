@@ -76,6 +76,7 @@ impl Session {
             };
             let is_new = self
                 .state
+                .make_mut()
                 .subscriptions
                 .insert(subscription.filter.clone(), record)
                 .is_none();
@@ -112,7 +113,10 @@ impl Session {
     pub(super) fn handle_unsubscribe(&mut self, unsubscribe: Unsubscribe, out: &mut Vec<Action>) {
         let mut reason_codes = Vec::new();
         for filter in &unsubscribe.filters {
-            let existed = self.state.subscriptions.remove(filter).is_some();
+            let existed = self
+                .state
+                .existing_mut()
+                .is_some_and(|state| state.subscriptions.remove(filter).is_some());
             if self.version.is_v5() {
                 reason_codes.push(if existed {
                     ReasonCode::Success
