@@ -166,10 +166,10 @@ impl Router {
             if let Some(will) = will {
                 self.publish_will(will, now);
             }
-            self.end_session(session, Some(report.state), now);
+            self.end_session(session, report.state, now);
         } else {
             let generation = entry.generation;
-            entry.state = Some(report.state);
+            entry.state = Some(report.state.unwrap_or_default());
             self.counters
                 .clients_disconnected
                 .fetch_add(1, Ordering::Relaxed);

@@ -103,7 +103,8 @@ pub struct ConnectReply {
 pub struct DisconnectReport {
     pub connection_id: u64,
     pub session_id: SessionId,
-    pub state: Box<SessionState>,
+    /// `None` when the connection never needed any state.
+    pub state: Option<Box<SessionState>>,
     pub will: Option<Will>,
     pub reason: CloseReason,
     pub expiry: Expiry,
@@ -732,7 +733,7 @@ mod tests {
             RouterCommand::Disconnected(Box::new(DisconnectReport {
                 connection_id: 1,
                 session_id: sub.session_id,
-                state,
+                state: Some(state),
                 will: None,
                 reason: CloseReason::ConnectionLost,
                 expiry: Expiry::Never,
@@ -837,7 +838,7 @@ mod tests {
             RouterCommand::Disconnected(Box::new(DisconnectReport {
                 connection_id: 2,
                 session_id: old.session_id,
-                state: Box::default(),
+                state: None,
                 will: Some(will),
                 reason: CloseReason::TakenOver,
                 expiry: Expiry::AtDisconnect,
@@ -872,7 +873,7 @@ mod tests {
                 RouterCommand::Disconnected(Box::new(DisconnectReport {
                     connection_id: 10 + round * 2,
                     session_id: c.session_id,
-                    state: Box::default(),
+                    state: None,
                     will: Some(will.clone()),
                     reason: CloseReason::ConnectionLost,
                     expiry: Expiry::Never,
@@ -898,7 +899,7 @@ mod tests {
                     RouterCommand::Disconnected(Box::new(DisconnectReport {
                         connection_id: 11 + round * 2,
                         session_id: again.session_id,
-                        state: Box::default(),
+                        state: None,
                         will: None,
                         reason: CloseReason::ClientDisconnect { with_will: false },
                         expiry: Expiry::Never,
@@ -1012,7 +1013,7 @@ mod tests {
             RouterCommand::Disconnected(Box::new(DisconnectReport {
                 connection_id: 1,
                 session_id: sub.session_id,
-                state,
+                state: Some(state),
                 will: None,
                 reason: CloseReason::ConnectionLost,
                 expiry: Expiry::Never,

@@ -111,9 +111,9 @@ impl KeptState {
         self.0.as_deref_mut()
     }
 
-    /// The state to hand back to the router.
-    pub fn into_inner(self) -> Box<SessionState> {
-        self.0.unwrap_or_default()
+    /// The state to hand back to the router; `None` if none was ever needed.
+    pub fn into_inner(self) -> Option<Box<SessionState>> {
+        self.0
     }
 }
 
