@@ -45,6 +45,23 @@ fn read_packet(stream: &mut TcpStream) -> Vec<u8> {
     [header.to_vec(), body].concat()
 }
 
+/// Accepts the client's connection and reads its CONNECT (checked to be one).
+fn accept_connect(listener: &TcpListener) -> TcpStream {
+    let (mut stream, _) = listener.accept().expect("accept");
+    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+    assert_eq!(read_packet(&mut stream)[0], 0x10, "CONNECT first");
+    stream
+}
+
+/// A server thread that accepts the client, reads its CONNECT, then runs `script`.
+fn scripted_server<T: Send + 'static>(
+    listener: &TcpListener,
+    script: impl FnOnce(TcpStream) -> T + Send + 'static,
+) -> thread::JoinHandle<T> {
+    let listener = listener.try_clone().expect("clone");
+    thread::spawn(move || script(accept_connect(&listener)))
+}
+
 fn next_event(events: &mut ferromqtt::client::EventReceiver) -> Event {
     let deadline = Instant::now() + WAIT;
     loop {
@@ -128,20 +145,14 @@ fn qos1_publish_is_written_acknowledged_and_reported() {
 fn a_server_that_stops_answering_pings_is_dropped_for_keepalive() {
     let runtime = runtime();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let server = {
-        let listener = listener.try_clone().expect("clone");
-        thread::spawn(move || {
-            let (mut stream, _) = listener.accept().expect("accept");
-            stream.set_read_timeout(Some(WAIT)).expect("timeout");
-            read_packet(&mut stream);
-            stream.write_all(&[0x20, 2, 0, 0]).expect("connack");
-            // The PINGREQ arrives after one idle keep-alive interval; it is not answered.
-            assert_eq!(read_packet(&mut stream), [0xC0, 0]);
-            let mut rest = Vec::new();
-            // The client closes the socket after a second interval.
-            let _ = stream.read_to_end(&mut rest);
-        })
-    };
+    let server = scripted_server(&listener, move |mut stream| {
+        stream.write_all(&[0x20, 2, 0, 0]).expect("connack");
+        // The PINGREQ arrives after one idle keep-alive interval; it is not answered.
+        assert_eq!(read_packet(&mut stream), [0xC0, 0]);
+        let mut rest = Vec::new();
+        // The client closes the socket after a second interval.
+        let _ = stream.read_to_end(&mut rest);
+    });
     let started = Instant::now();
     let (_handle, mut events) = start(&runtime, &listener, 1);
     assert!(matches!(next_event(&mut events), Event::ConnAck(_)));
@@ -157,15 +168,9 @@ fn a_server_that_stops_answering_pings_is_dropped_for_keepalive() {
 fn a_socket_closed_by_the_server_is_reported_as_lost() {
     let runtime = runtime();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let server = {
-        let listener = listener.try_clone().expect("clone");
-        thread::spawn(move || {
-            let (mut stream, _) = listener.accept().expect("accept");
-            stream.set_read_timeout(Some(WAIT)).expect("timeout");
-            read_packet(&mut stream);
-            stream.write_all(&[0x20, 2, 0, 0]).expect("connack");
-        })
-    };
+    let server = scripted_server(&listener, move |mut stream| {
+        stream.write_all(&[0x20, 2, 0, 0]).expect("connack");
+    });
     let (handle, mut events) = start(&runtime, &listener, 60);
     assert!(matches!(next_event(&mut events), Event::ConnAck(_)));
     server.join().expect("server");
@@ -207,40 +212,34 @@ fn connecting_to_a_closed_port_fails_with_connection_refused() {
 fn an_application_that_stops_taking_events_makes_the_server_block() {
     let runtime = runtime();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let server = {
-        let listener = listener.try_clone().expect("clone");
-        thread::spawn(move || {
-            let (mut stream, _) = listener.accept().expect("accept");
-            stream.set_read_timeout(Some(WAIT)).expect("timeout");
-            read_packet(&mut stream);
-            stream.write_all(&[0x20, 2, 0, 0]).expect("connack");
-            // Flood QoS 0 PUBLISHes ("t", 100-byte payload) until TCP pushes back.
-            let mut packet = vec![0x30, 103, 0, 1, b't'];
-            packet.extend_from_slice(&[b'x'; 100]);
-            let flood: Vec<u8> = packet.repeat(1000);
-            // A write that makes no progress for 500 ms means the client stopped reading.
-            stream
-                .set_write_timeout(Some(Duration::from_millis(500)))
-                .expect("write timeout");
-            let mut written = 0usize;
-            let deadline = Instant::now() + WAIT;
-            while Instant::now() < deadline {
-                match stream.write(&flood) {
-                    Ok(n) => written += n,
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                        ) =>
-                    {
-                        return written;
-                    }
-                    Err(e) => panic!("write failed: {e}"),
+    let server = scripted_server(&listener, move |mut stream| {
+        stream.write_all(&[0x20, 2, 0, 0]).expect("connack");
+        // Flood QoS 0 PUBLISHes ("t", 100-byte payload) until TCP pushes back.
+        let mut packet = vec![0x30, 103, 0, 1, b't'];
+        packet.extend_from_slice(&[b'x'; 100]);
+        let flood: Vec<u8> = packet.repeat(1000);
+        // A write that makes no progress for 500 ms means the client stopped reading.
+        stream
+            .set_write_timeout(Some(Duration::from_millis(500)))
+            .expect("write timeout");
+        let mut written = 0usize;
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            match stream.write(&flood) {
+                Ok(n) => written += n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return written;
                 }
+                Err(e) => panic!("write failed: {e}"),
             }
-            panic!("the client kept reading although nobody took its events");
-        })
-    };
+        }
+        panic!("the client kept reading although nobody took its events");
+    });
     let (_handle, mut events) = start(&runtime, &listener, 60);
     assert!(matches!(next_event(&mut events), Event::ConnAck(_)));
     let written = server.join().expect("server");
@@ -350,4 +349,118 @@ fn the_client_speaks_mqtt_over_a_unix_socket() {
     let connect = runtime.block_on(server).expect("server");
     assert_eq!(connect[0], 0x10);
     let _ = std::fs::remove_dir_all(&directory);
+}
+
+/// Publishes `count` QoS 0 messages to `topic` with a two-byte index as payload, in bursts
+/// of ten with a pause after each, so that some are written by the calling thread (after a
+/// quiet spell) and some by the connection task (within a burst). Returns the packet ids.
+fn publish_in_bursts(handle: &ClientHandle, topic: &str, count: u16) -> Vec<u16> {
+    let topic = TopicName::new(topic).expect("topic");
+    let mut ids = Vec::new();
+    for index in 0..count {
+        let publish = Publish::new(topic.clone(), QoS::AtMostOnce, index.to_be_bytes().to_vec());
+        let (packet_id, open) = handle.publish(publish).expect("publish");
+        assert!(open);
+        ids.push(packet_id);
+        if index % 10 == 9 {
+            // Pacing, not synchronisation: a quiet spell longer than the direct-write gap.
+            thread::sleep(Duration::from_micros(200));
+        }
+    }
+    ids
+}
+
+#[test]
+fn qos0_publishes_from_two_threads_keep_their_order_on_the_wire_and_in_events() {
+    const COUNT: u16 = 300;
+    let runtime = runtime();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let server = scripted_server(&listener, move |mut stream| {
+        stream.write_all(&[0x20, 2, 0, 0]).expect("connack");
+        let mut next = [0u16; 2];
+        for _ in 0..2 * COUNT {
+            // PUBLISH QoS 0, topic "a/b" or "c/d", payload the index
+            let packet = read_packet(&mut stream);
+            assert_eq!(&packet[..4], [0x30, 7, 0, 3]);
+            let which = match &packet[4..7] {
+                b"a/b" => 0,
+                b"c/d" => 1,
+                other => panic!("unexpected topic {other:?}"),
+            };
+            assert_eq!(u16::from_be_bytes([packet[7], packet[8]]), next[which]);
+            next[which] += 1;
+        }
+        assert_eq!(read_packet(&mut stream), [0xE0, 0]);
+    });
+    let (handle, mut events) = start(&runtime, &listener, 60);
+    assert!(matches!(next_event(&mut events), Event::ConnAck(_)));
+    let (first, second) = thread::scope(|scope| {
+        let other = scope.spawn(|| publish_in_bursts(&handle, "c/d", COUNT));
+        let first = publish_in_bursts(&handle, "a/b", COUNT);
+        (first, other.join().expect("publisher"))
+    });
+    let mut reported = Vec::new();
+    while reported.len() < 2 * usize::from(COUNT) {
+        match next_event(&mut events) {
+            Event::Published { packet_id, .. } => reported.push(packet_id),
+            other => panic!("expected Published, got {other:?}"),
+        }
+    }
+    // Each thread's messages are reported once each, in the order they were published.
+    for ids in [first, second] {
+        let seen: Vec<u16> = reported
+            .iter()
+            .copied()
+            .filter(|id| ids.contains(id))
+            .collect();
+        assert_eq!(seen, ids);
+    }
+    assert!(handle.disconnect(Disconnect::new(ReasonCode::Success)));
+    assert_eq!(
+        next_event(&mut events),
+        Event::Disconnected(CloseReason::Requested)
+    );
+    server.join().expect("server");
+}
+
+#[test]
+fn a_waiting_loop_wakes_for_an_event_and_for_an_interrupt() {
+    let runtime = runtime();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let (waiting_tx, waiting_rx) = std::sync::mpsc::channel::<()>();
+    let server = scripted_server(&listener, move |mut stream| {
+        waiting_rx.recv().expect("the client waits");
+        stream.write_all(&[0x20, 2, 0, 0]).expect("connack");
+        assert_eq!(read_packet(&mut stream), [0xE0, 0]);
+    });
+    let (handle, mut events) = start(&runtime, &listener, 60);
+    // An interrupt given before the wait ends it (none arrives otherwise within WAIT).
+    handle.interrupt();
+    assert!(events.recv_batch(WAIT, 8).is_none());
+    // A wait with nothing to take ends empty at its timeout.
+    assert_eq!(
+        events.recv_batch(Duration::from_millis(20), 8),
+        Some(Vec::new())
+    );
+    // An event that arrives during the wait ends it.
+    waiting_tx.send(()).expect("server");
+    match events.recv_batch(WAIT, 8).as_deref() {
+        Some([Event::ConnAck(connack)]) => assert_eq!(connack.reason_code, ReasonCode::Success),
+        other => panic!("expected the CONNACK, got {other:?}"),
+    }
+    // An interrupt from another thread ends a wait in progress.
+    thread::scope(|scope| {
+        let interrupter = scope.spawn(|| {
+            handle.interrupt();
+        });
+        let result = events.recv_batch(WAIT, 8);
+        interrupter.join().expect("interrupter");
+        assert!(result.is_none());
+    });
+    assert!(handle.disconnect(Disconnect::new(ReasonCode::Success)));
+    assert_eq!(
+        next_event(&mut events),
+        Event::Disconnected(CloseReason::Requested)
+    );
+    server.join().expect("server");
 }

@@ -5,29 +5,35 @@
 //!
 //! `ClientHandle` is the synchronous side the application (the Python facade) calls from
 //! any thread: it updates the state under a short lock, appends encoded bytes to the
-//! output buffer and wakes the task.
+//! output buffer and wakes the task; on a plain TCP connection that has been quiet, it
+//! writes them to the socket itself, one hand-off between threads less.
 
-use std::collections::VecDeque;
+use std::io::Write;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::AbortHandle;
 
-use super::events::{describe, EventReceiver, Readiness};
+use super::events::{describe, Doorbell, EventReceiver, Readiness};
 use super::state::{Action, ClientState, CloseReason, Event, Limits};
 use super::ClientError;
 use crate::protocol::{
     self, Connect, Disconnect, Packet, ProtocolVersion, Publish, QoS, ReasonCode, Subscription,
     TopicFilter, MAX_PACKET_SIZE,
 };
-use crate::transport::{self, BoxedStream, ConnectOptions, Endpoint, TransportError};
+use crate::transport::ConnectOptions;
+
+mod open;
+mod task;
+
+use open::{describe_endpoint, open_stream};
+use task::Task;
 
 /// Events waiting for the application; beyond this the task stops reading the socket.
 /// Large enough to absorb a burst while the Python loop catches up (a QoS 0 flood the
@@ -35,6 +41,10 @@ use crate::transport::{self, BoxedStream, ConnectOptions, Endpoint, TransportErr
 /// allocates as it fills, so an idle client pays nothing for it.
 pub const EVENT_CAPACITY: usize = 32 * 1024;
 const READ_CAPACITY: usize = 64 * 1024;
+/// A caller writes to the socket itself only when nothing was written for this long: a lone
+/// message skips the hand-off to the task, a stream is batched by the task into one write
+/// per wake-up.
+const DIRECT_WRITE_GAP: Duration = Duration::from_micros(50);
 
 /// Where and how to connect.
 pub struct ConnectParams {
@@ -60,6 +70,13 @@ pub(super) struct Inner {
     task: Option<AbortHandle>,
     /// Lines for the `log` crate, written by the task once the lock is released.
     warnings: Vec<String>,
+    /// A second handle on a plain TCP socket (not TLS, not WebSocket), through which a
+    /// calling thread writes at once when the task is not writing; None when closed.
+    direct: Option<std::net::TcpStream>,
+    /// The task took bytes from `out` and may still be writing them.
+    writing: bool,
+    /// When the task or a caller last wrote.
+    last_write: Option<Instant>,
 }
 
 impl Inner {
@@ -75,10 +92,13 @@ impl Inner {
 pub(super) struct Shared {
     inner: Mutex<Inner>,
     wake: Notify,
-    /// Ends a `recv_batch` wait early (loop_stop from another thread).
-    pub(super) interrupt: Notify,
+    /// Wakes the thread in `recv_batch`; ends its wait early (loop_stop from another thread).
+    pub(super) doorbell: Doorbell,
     log_enabled: AtomicBool,
     pub(super) readiness: Readiness,
+    /// The task holds events the channel had no room for: a caller must not send one
+    /// ahead of them.
+    backlog: AtomicBool,
 }
 
 /// The application's side of a client: thread-safe, never blocks except in `connect`.
@@ -107,11 +127,15 @@ impl ClientHandle {
                 generation: 0,
                 task: None,
                 warnings: Vec::new(),
+                direct: None,
+                writing: false,
+                last_write: None,
             }),
             wake: Notify::new(),
-            interrupt: Notify::new(),
+            doorbell: Doorbell::default(),
             log_enabled: AtomicBool::new(false),
             readiness: Readiness::new()?,
+            backlog: AtomicBool::new(false),
         });
         let handle = ClientHandle {
             shared: shared.clone(),
@@ -119,11 +143,7 @@ impl ClientHandle {
             runtime: runtime.clone(),
             connections: AtomicU64::new(0),
         };
-        let receiver = EventReceiver {
-            receiver,
-            runtime,
-            shared,
-        };
+        let receiver = EventReceiver { receiver, shared };
         Ok((handle, receiver))
     }
 
@@ -144,13 +164,13 @@ impl ClientHandle {
             connect_timeout,
             connect,
         } = params;
-        let stream = self.runtime.block_on(async {
+        let (stream, direct) = self.runtime.block_on(async {
             match tokio::time::timeout(connect_timeout, open_stream(&target, bind)).await {
                 Ok(result) => result,
                 Err(_) => Err(ClientError::ConnectTimeout(describe_endpoint(&target))),
             }
         })?;
-        self.start(stream, connect);
+        self.start_with(stream, connect, direct);
         Ok(())
     }
 
@@ -164,16 +184,24 @@ impl ClientHandle {
             connect_timeout,
             connect,
         } = params;
-        let stream = match tokio::time::timeout(connect_timeout, open_stream(&target, bind)).await {
-            Ok(result) => result?,
-            Err(_) => return Err(ClientError::ConnectTimeout(describe_endpoint(&target))),
-        };
-        self.start(stream, connect);
+        let (stream, direct) =
+            match tokio::time::timeout(connect_timeout, open_stream(&target, bind)).await {
+                Ok(result) => result?,
+                Err(_) => return Err(ClientError::ConnectTimeout(describe_endpoint(&target))),
+            };
+        self.start_with(stream, connect, direct);
         Ok(())
     }
 
     /// Starts the task for an already open byte stream (the seam for other transports).
     pub fn start<S>(&self, stream: S, connect: Connect)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        self.start_with(stream, connect, None);
+    }
+
+    fn start_with<S>(&self, stream: S, connect: Connect, direct: Option<std::net::TcpStream>)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -187,6 +215,8 @@ impl ClientHandle {
         inner.close = None;
         inner.out.clear();
         inner.written_qos0.clear();
+        inner.direct = direct;
+        inner.writing = false;
         inner.version = connect.protocol_version;
         inner.state.set_version(connect.protocol_version);
         let actions = inner.state.connection_opened(connect, now);
@@ -213,6 +243,7 @@ impl ClientHandle {
         inner.state.connection_closed();
         inner.out.clear();
         inner.written_qos0.clear();
+        inner.direct = None;
     }
 
     /// Publishes; see `ClientState::publish`. Returns (packet id, sent to an open socket).
@@ -226,12 +257,14 @@ impl ClientHandle {
             probe.packet_id = 1;
         }
         protocol::encoded_len(&Packet::Publish(probe), inner.version)?;
-        let (packet_id, open, actions) = inner.state.publish(publish, Instant::now())?;
+        let now = Instant::now();
+        let (packet_id, open, actions) = inner.state.publish(publish, now)?;
         let idle = inner.is_idle();
         apply(&self.shared, &mut inner, actions);
         if qos == QoS::AtMostOnce && open {
             inner.written_qos0.push(packet_id);
         }
+        self.write_direct(&mut inner, now);
         let wake = idle && !inner.is_idle();
         drop(inner);
         if wake {
@@ -297,10 +330,62 @@ impl ClientHandle {
     fn apply_and_wake(&self, mut inner: MutexGuard<'_, Inner>, actions: Vec<Action>) {
         let idle = inner.is_idle();
         apply(&self.shared, &mut inner, actions);
+        self.write_direct(&mut inner, Instant::now());
         let wake = idle && !inner.is_idle();
         drop(inner);
         if wake {
             self.shared.wake.notify_one();
+        }
+    }
+
+    /// Writes what is waiting in `out` from the calling thread when the socket allows it
+    /// (plain TCP, the task not writing, no close pending, nothing written in the last
+    /// `DIRECT_WRITE_GAP`): one hand-off between threads less for a lone message. The
+    /// write does not block; what the socket does not take is left for the task. QoS 0
+    /// messages written whole are reported published here, unless other events are
+    /// waiting for the task to forward (they keep their order).
+    fn write_direct(&self, inner: &mut Inner, now: Instant) {
+        if inner.out.is_empty() || inner.writing || inner.close.is_some() {
+            return;
+        }
+        if inner
+            .last_write
+            .is_some_and(|last| now.saturating_duration_since(last) < DIRECT_WRITE_GAP)
+        {
+            return;
+        }
+        let Some(socket) = inner.direct.as_ref() else {
+            return;
+        };
+        // Errors (WouldBlock, a reset) are the task's to find when it writes the rest.
+        let Ok(written) = (&*socket).write(&inner.out) else {
+            return;
+        };
+        inner.last_write = Some(now);
+        inner.out.advance(written);
+        if !inner.out.is_empty()
+            || !inner.pending.is_empty()
+            || self.shared.backlog.load(Ordering::Acquire)
+        {
+            return;
+        }
+        let generation = inner.generation;
+        let mut sent = 0;
+        for &packet_id in &inner.written_qos0 {
+            let event = Event::Published {
+                packet_id,
+                reason_code: ReasonCode::Success,
+                properties: Default::default(),
+            };
+            if self.events.try_send((generation, event)).is_err() {
+                break;
+            }
+            sent += 1;
+        }
+        // Any left (the channel is full) are reported by the task.
+        inner.written_qos0.drain(..sent);
+        if sent > 0 {
+            self.shared.events_sent();
         }
     }
 
@@ -345,7 +430,7 @@ impl ClientHandle {
 
     /// Ends the wait of the thread in `EventReceiver::recv_batch`, if any.
     pub fn interrupt(&self) {
-        self.shared.interrupt.notify_one();
+        self.shared.doorbell.interrupt();
     }
 
     /// How many connections were opened (for tests and diagnostics).
@@ -362,82 +447,19 @@ impl Drop for ClientHandle {
     }
 }
 
+impl Shared {
+    /// After events were put into the channel: wakes whoever waits for them.
+    fn events_sent(&self) {
+        self.doorbell.ring();
+        self.readiness.signal();
+    }
+}
+
 pub(super) fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
     shared
         .inner
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn describe_endpoint(target: &ConnectOptions) -> String {
-    match &target.endpoint {
-        Endpoint::Tcp { host, port } => format!("{host}:{port}"),
-        Endpoint::Unix { path } => path.display().to_string(),
-    }
-}
-
-async fn open_stream(
-    target: &ConnectOptions,
-    bind: Option<(String, u16)>,
-) -> Result<BoxedStream, ClientError> {
-    match &target.endpoint {
-        Endpoint::Tcp { host, port } => {
-            let socket = match &target.proxy {
-                None => open_tcp(host, *port, bind).await?,
-                Some(proxy) => {
-                    let mut socket = open_tcp(&proxy.host, proxy.port, bind)
-                        .await
-                        .map_err(|error| match error {
-                            ClientError::Io(e) => proxy.unreachable(e),
-                            _ => transport::ProxyError::UnknownHost(proxy.host.clone()),
-                        })
-                        .map_err(TransportError::from)?;
-                    transport::proxy::handshake(&mut socket, proxy, host, *port)
-                        .await
-                        .map_err(TransportError::from)?;
-                    socket
-                }
-            };
-            socket.set_nodelay(true)?;
-            Ok(transport::wrap_client_stream(socket, host, *port, target).await?)
-        }
-        Endpoint::Unix { .. } => Ok(transport::connect(target).await?),
-    }
-}
-
-async fn open_tcp(
-    host: &str,
-    port: u16,
-    bind: Option<(String, u16)>,
-) -> Result<TcpStream, ClientError> {
-    let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|_| ClientError::UnknownHost(host.to_owned()))?
-        .collect();
-    let mut last_error = None;
-    for address in addresses {
-        let socket = if address.is_ipv4() {
-            tokio::net::TcpSocket::new_v4()?
-        } else {
-            tokio::net::TcpSocket::new_v6()?
-        };
-        if let Some((bind_host, bind_port)) = &bind {
-            let local = tokio::net::lookup_host((bind_host.as_str(), *bind_port))
-                .await?
-                .find(|a| a.is_ipv4() == address.is_ipv4());
-            if let Some(local) = local {
-                socket.bind(local)?;
-            }
-        }
-        match socket.connect(address).await {
-            Ok(stream) => return Ok(stream),
-            Err(e) => last_error = Some(e),
-        }
-    }
-    Err(match last_error {
-        Some(e) => ClientError::Io(e),
-        None => ClientError::UnknownHost(host.to_owned()),
-    })
 }
 
 /// Carries out the state machine's actions while the lock is held: packets are encoded
@@ -466,159 +488,5 @@ fn apply(shared: &Shared, inner: &mut Inner, actions: Vec<Action>) {
                 }
             }
         }
-    }
-}
-
-struct Task {
-    shared: Arc<Shared>,
-    events: mpsc::Sender<(u64, Event)>,
-    generation: u64,
-    version: ProtocolVersion,
-    max_packet_size: u32,
-}
-
-impl Task {
-    async fn run<S>(self, mut stream: S)
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
-        let mut read_buf = BytesMut::with_capacity(READ_CAPACITY);
-        let mut queue: VecDeque<Event> = VecDeque::new();
-        let reason = loop {
-            let (out, written_qos0, close, deadline, warnings) = {
-                let mut inner = lock(&self.shared);
-                if inner.generation != self.generation {
-                    return;
-                }
-                queue.extend(inner.pending.drain(..));
-                let out = inner.out.split();
-                let written = std::mem::take(&mut inner.written_qos0);
-                let warnings = std::mem::take(&mut inner.warnings);
-                let close = inner.close.take();
-                (out, written, close, inner.state.next_deadline(), warnings)
-            };
-            for line in warnings {
-                log::warn!("{line}");
-            }
-            if !out.is_empty() {
-                // One write per wake-up, however many packets were queued.
-                if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
-                    break close.unwrap_or(CloseReason::ConnectionLost);
-                }
-                queue.extend(written_qos0.into_iter().map(|packet_id| Event::Published {
-                    packet_id,
-                    reason_code: ReasonCode::Success,
-                    properties: Default::default(),
-                }));
-            }
-            if let Some(reason) = close {
-                break reason;
-            }
-            self.forward(&mut queue);
-            let reading = queue.is_empty();
-            let sleep = deadline.map(tokio::time::Instant::from_std);
-            tokio::select! {
-                read = stream.read_buf(&mut read_buf), if reading => match read {
-                    Ok(0) | Err(_) => break CloseReason::ConnectionLost,
-                    Ok(_) => self.feed(&mut read_buf),
-                },
-                permit = self.events.reserve(), if !queue.is_empty() => match permit {
-                    Ok(permit) => {
-                        if let Some(event) = queue.pop_front() {
-                            permit.send((self.generation, event));
-                        }
-                        self.shared.readiness.signal();
-                    }
-                    Err(_) => return,
-                },
-                _ = self.shared.wake.notified() => {}
-                _ = sleep_until(sleep) => {
-                    let mut inner = lock(&self.shared);
-                    let actions = inner.state.handle_timeout(Instant::now());
-                    apply(&self.shared, &mut inner, actions);
-                }
-            }
-        };
-        let _ = stream.shutdown().await;
-        {
-            let mut inner = lock(&self.shared);
-            if inner.generation != self.generation {
-                return;
-            }
-            inner.state.connection_closed();
-            queue.extend(inner.pending.drain(..));
-        }
-        queue.push_back(Event::Disconnected(reason));
-        for event in queue {
-            if self.events.send((self.generation, event)).await.is_err() {
-                break;
-            }
-            self.shared.readiness.signal();
-        }
-        // Only now does the connection count as gone: its events are all queued.
-        let mut inner = lock(&self.shared);
-        if inner.generation == self.generation {
-            inner.task = None;
-        }
-    }
-
-    /// Sends what fits into the event channel without waiting.
-    fn forward(&self, queue: &mut VecDeque<Event>) {
-        let mut sent = false;
-        while let Some(event) = queue.pop_front() {
-            match self.events.try_send((self.generation, event)) {
-                Ok(()) => sent = true,
-                Err(mpsc::error::TrySendError::Full((_, event))) => {
-                    queue.push_front(event);
-                    break;
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    queue.clear();
-                    break;
-                }
-            }
-        }
-        if sent {
-            self.shared.readiness.signal();
-        }
-    }
-
-    /// Decodes every complete packet in `read_buf` and feeds it to the state machine.
-    fn feed(&self, read_buf: &mut BytesMut) {
-        let mut inner = lock(&self.shared);
-        let now = Instant::now();
-        let log = self.shared.log_enabled.load(Ordering::Relaxed);
-        loop {
-            match protocol::decode(read_buf, self.version, self.max_packet_size) {
-                Ok(Some(packet)) => {
-                    if log {
-                        let line = describe(&packet, false);
-                        inner.pending.push(Event::Log(log::Level::Debug, line));
-                    }
-                    let actions = inner.state.handle_incoming(packet, now);
-                    apply(&self.shared, &mut inner, actions);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    let line = format!("malformed packet from the server: {e}");
-                    inner.warnings.push(line);
-                    let mut actions = Vec::new();
-                    if self.version.is_v5() {
-                        let disconnect = Disconnect::new(e.reason_code());
-                        actions.push(Action::Send(Packet::Disconnect(disconnect)));
-                    }
-                    actions.push(Action::Close(CloseReason::ProtocolError(e.to_string())));
-                    apply(&self.shared, &mut inner, actions);
-                    break;
-                }
-            }
-        }
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }

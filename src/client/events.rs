@@ -5,12 +5,12 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
-use tokio::runtime::Handle;
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TryRecvError;
 
 use super::connection::{lock, Shared};
 use super::state::Event;
@@ -68,10 +68,101 @@ impl Readiness {
     }
 }
 
+/// Wakes the thread waiting in `EventReceiver::recv_batch`. A plain condition variable,
+/// not the runtime: a tokio timer armed from a thread outside the runtime wakes a worker
+/// thread each time, one wake-up per batch for nothing.
+#[derive(Default)]
+pub(super) struct Doorbell {
+    sleeping: AtomicBool,
+    // std Mutex: held only to set or test the two flags, never across an .await.
+    state: Mutex<Bell>,
+    condvar: Condvar,
+}
+
+#[derive(Default)]
+struct Bell {
+    rung: bool,
+    interrupted: bool,
+}
+
+impl Doorbell {
+    fn bell(&self) -> std::sync::MutexGuard<'_, Bell> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Called after an event is put into the channel.
+    pub(super) fn ring(&self) {
+        // Pairs with the fence in `wait_for`: either the sleeper sees the event in the
+        // channel or this sees the sleeper.
+        fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) {
+            self.bell().rung = true;
+            self.condvar.notify_one();
+        }
+    }
+
+    /// Ends the current or the next wait (kept until a wait takes it, like a permit).
+    pub(super) fn interrupt(&self) {
+        self.bell().interrupted = true;
+        self.condvar.notify_one();
+    }
+
+    /// Waits until `ready` gives a value, the deadline passes (`Some(None)`) or
+    /// `interrupt` is called (`None`).
+    fn wait_for<T>(
+        &self,
+        deadline: Option<Instant>,
+        mut ready: impl FnMut() -> Option<T>,
+    ) -> Option<Option<T>> {
+        let outcome = loop {
+            self.sleeping.store(true, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            if let Some(value) = ready() {
+                break Some(Some(value));
+            }
+            let mut bell = self.bell();
+            let woken = loop {
+                if bell.interrupted {
+                    bell.interrupted = false;
+                    break None;
+                }
+                if bell.rung {
+                    bell.rung = false;
+                    break Some(true);
+                }
+                let Some(deadline) = deadline else {
+                    bell = self
+                        .condvar
+                        .wait(bell)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    continue;
+                };
+                let now = Instant::now();
+                if now >= deadline {
+                    break Some(false);
+                }
+                bell = self
+                    .condvar
+                    .wait_timeout(bell, deadline - now)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .0;
+            };
+            match woken {
+                None => break None,
+                Some(true) => continue,
+                Some(false) => break Some(ready()),
+            }
+        };
+        self.sleeping.store(false, Ordering::SeqCst);
+        outcome
+    }
+}
+
 /// The receiving end of a client's events; owned by the thread that runs the loop.
 pub struct EventReceiver {
     pub(super) receiver: mpsc::Receiver<(u64, Event)>,
-    pub(super) runtime: Handle,
     pub(super) shared: Arc<Shared>,
 }
 
@@ -89,14 +180,16 @@ impl EventReceiver {
             Err(_) if wait.is_zero() => None,
             Err(_) => {
                 let receiver = &mut self.receiver;
-                let interrupt = &self.shared.interrupt;
-                let waited = self.runtime.block_on(async {
-                    tokio::select! {
-                        item = tokio::time::timeout(wait, receiver.recv()) => Some(item.ok().flatten()),
-                        _ = interrupt.notified() => None,
-                    }
-                });
-                waited?
+                let deadline = Instant::now().checked_add(wait);
+                self.shared
+                    .doorbell
+                    .wait_for(deadline, || match receiver.try_recv() {
+                        Ok(item) => Some(Some(item)),
+                        // Every sender is gone: nothing will ever come.
+                        Err(TryRecvError::Disconnected) => Some(None),
+                        Err(TryRecvError::Empty) => None,
+                    })?
+                    .flatten()
             }
         };
         let Some(first) = first else {
