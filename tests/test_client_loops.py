@@ -128,6 +128,29 @@ def test_plain_loop_calls_drive_the_client(any_broker, protocol):
     assert recorder.wait("on_connect", timeout=0)[1] == 0
 
 
+@pytest.mark.parametrize("on_publish", [False, True], ids=["no-on_publish", "on_publish"])
+def test_every_publish_is_reported_once_and_then_forgotten(any_broker, on_publish):
+    """Without an on_publish the core settles published messages itself; with one, the
+    callback sees each mid once. Either way every info completes and none is kept."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    reported: list[int] = []
+    if on_publish:
+        client.on_publish = lambda c, u, mid, reason, props: reported.append(mid)
+    client.connect(any_broker.host, any_broker.port)
+    client.loop_start()
+    try:
+        infos = [client.publish(unique("t/settle"), b"x" * 10, qos=i % 3) for i in range(600)]
+        for info in infos:
+            info.wait_for_publish(WAIT)
+            assert info.is_published()
+        assert "messages in flight: 0" in repr(client)
+        if on_publish:
+            assert sorted(reported) == sorted(info.mid for info in infos)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 def test_connect_async_needs_a_loop_thread(any_broker):
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     recorder = Recorder(client)

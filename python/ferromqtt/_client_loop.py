@@ -62,8 +62,14 @@ class _LoopMixin(_ClientBase):
                 core = self._core
                 if core is None:
                     return MQTT_ERR_NO_CONN
-                self._pending_events.extend(core.next_events(timeout, _BATCH))
-            self._last_batch = len(self._pending_events)
+                # Without an on_publish to call, the core settles published messages
+                # itself (see _dispatch): no tuple and no Python code per message.
+                published = (self._infos, self._out_messages) if self._on_publish is None else None
+                taken, events = core.next_events(timeout, _BATCH, published)
+                self._pending_events.extend(events)
+                self._last_batch = taken
+            else:
+                self._last_batch = len(self._pending_events)
             if self._last_batch and self._state != _CS_DISCONNECTING:
                 # Anything arriving answers what was queued before: that has been written.
                 # (After disconnect() the write interest ends as the socket closes.)

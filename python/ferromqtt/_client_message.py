@@ -63,10 +63,10 @@ class MQTTMessageInfo:
     __module__ = "ferromqtt.client"
     __slots__ = ("_event", "_iterpos", "_published", "_queued", "mid", "rc")
 
-    # Only mid and rc are set at creation (publish() makes one per call); the other slots
-    # are read with their defaults until first set: _published False, _event None (the
-    # threading.Event of wait_for_publish), _iterpos 0, and _queued False (a QoS>0 message
-    # queued while disconnected: rc is 4 but it will be delivered).
+    # All set at creation but _iterpos (read with its default 0 until set), since reading
+    # an unset slot raises, and catching that on every publish is expensive: _event is the
+    # threading.Event of wait_for_publish (made by its first call), _queued marks a QoS>0
+    # message queued while disconnected (rc is 4 but it will be delivered).
     _event: threading.Event | None
     _iterpos: int
     _published: bool
@@ -75,6 +75,9 @@ class MQTTMessageInfo:
     def __init__(self, mid: int):
         self.mid = mid
         self.rc: MQTTErrorCode | int = MQTT_ERR_SUCCESS
+        self._event = None
+        self._published = False
+        self._queued = False
 
     def __str__(self) -> str:
         return str((self.rc, self.mid))
@@ -107,14 +110,14 @@ class MQTTMessageInfo:
         # No lock: wait_for_publish() makes its event before it looks at _published, and
         # this reads the event after setting it (each step atomic under the GIL).
         self._published = True
-        event = getattr(self, "_event", None)
+        event = self._event
         if event is not None:
             event.set()
 
     def _check_rc(self) -> None:
         if self.rc == MQTT_ERR_QUEUE_SIZE:
             raise _fail("wait_queue_full")
-        if self.rc == MQTT_ERR_AGAIN or getattr(self, "_queued", False):
+        if self.rc == MQTT_ERR_AGAIN or self._queued:
             return
         if self.rc > 0:
             raise RuntimeError(f"Message publish failed: {error_string(self.rc)}")
@@ -122,16 +125,16 @@ class MQTTMessageInfo:
     def wait_for_publish(self, timeout: float | None = None) -> None:
         """Block until the message is published, or until `timeout` seconds pass."""
         self._check_rc()
-        if getattr(self, "_published", False):
+        if self._published:
             return
         with _INFO_LOCK:  # between waiters: one event per info
-            event = getattr(self, "_event", None)
+            event = self._event
             if event is None:
                 event = self._event = threading.Event()
-        if not getattr(self, "_published", False):
+        if not self._published:
             deadline = None if timeout is None else _now() + timeout
             # Slices keep Ctrl-C responsive on every platform.
-            while not event.is_set() and not getattr(self, "_published", False):
+            while not event.is_set() and not self._published:
                 remaining = 0.1 if deadline is None else min(0.1, deadline - _now())
                 if remaining <= 0:
                     break
@@ -141,7 +144,7 @@ class MQTTMessageInfo:
     def is_published(self) -> bool:
         """True once the message has been published (QoS 0 written, QoS 1/2 acknowledged)."""
         self._check_rc()
-        return getattr(self, "_published", False)
+        return self._published
 
 
 class MQTTMessage:

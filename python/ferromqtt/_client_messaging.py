@@ -56,7 +56,9 @@ class _MessagingMixin(_ClientBase):
         if self._protocol != MQTTv5 and (topic is None or len(topic) == 0):
             raise _fail("publish_empty_topic")
         topic_bytes = topic.encode("utf-8")
-        if b"+" in topic_bytes or b"#" in topic_bytes:
+        # On the str: `bytes in bytes` first tries its argument as an int, and raises and
+        # catches a TypeError each time.
+        if "+" in topic or "#" in topic:
             raise _fail("publish_wildcard")
         if len(topic_bytes) > 65535:
             raise _fail("publish_topic_too_long")

@@ -190,10 +190,18 @@ class ClientCore:
     def abort(self) -> None:
         """Drop the connection without DISCONNECT and without an event."""
 
-    def next_events(self, timeout: float | None = None, max_events: int = 256) -> list[tuple]:
+    def next_events(
+        self,
+        timeout: float | None = None,
+        max_events: int = 256,
+        published: tuple[dict[int, Any], dict[int, Any]] | None = None,
+    ) -> tuple[int, list[tuple]]:
         """Wait up to ``timeout`` seconds (None: forever) with the GIL released for events,
-        and return a batch of at most ``max_events`` (empty on timeout or interrupt()).
-        Ctrl-C raises KeyboardInterrupt within ~100 ms."""
+        and return how many were taken (at most ``max_events``; 0 on timeout or
+        interrupt()) and their tuples. Ctrl-C raises KeyboardInterrupt within ~100 ms.
+        With ``published`` = (infos, out_messages), the facade's dicts by mid, an EV_PUBLISHED
+        event is settled here instead of returned: both entries removed and the info's
+        ``_set_as_published()`` called."""
 
     def is_open(self) -> bool:
         """True while a connection is open (CONNECT sent, not closing)."""

@@ -17,7 +17,7 @@ use super::events::{
 };
 use super::runtime;
 use super::transport::{connect_target, local_bind, ProxyArgs, TlsArgs};
-use crate::client::{ClientError, ClientHandle, ConnectParams, EventReceiver, Limits};
+use crate::client::{ClientError, ClientHandle, ConnectParams, Event, EventReceiver, Limits};
 use crate::protocol::{
     Connect, Disconnect, PacketType, ProtocolVersion, Publish, ReasonCode, TopicFilter, TopicName,
     Will,
@@ -267,15 +267,20 @@ impl ClientCore {
         self.handle.abort_connection();
     }
 
-    /// Waits up to `timeout` seconds (None: forever) for events and returns a batch of at
-    /// most `max_events` tuples; an empty list on timeout. Ctrl-C raises KeyboardInterrupt.
-    #[pyo3(signature = (timeout=None, max_events=256))]
+    /// Waits up to `timeout` seconds (None: forever) for events and returns how many were
+    /// taken (at most `max_events`) and their tuples; (0, []) on timeout. Ctrl-C raises
+    /// KeyboardInterrupt. With `published` = (infos, out_messages), the dicts by mid of
+    /// the facade, a message reported published is settled here, without a tuple: both
+    /// entries removed and the info's `_set_as_published()` called (the facade passes them
+    /// when there is no on_publish to call).
+    #[pyo3(signature = (timeout=None, max_events=256, published=None))]
     fn next_events<'py>(
         &self,
         py: Python<'py>,
         timeout: Option<f64>,
         max_events: usize,
-    ) -> PyResult<Bound<'py, PyList>> {
+        published: Option<(Bound<'py, PyDict>, Bound<'py, PyDict>)>,
+    ) -> PyResult<(usize, Bound<'py, PyList>)> {
         let deadline = match timeout {
             Some(t) if t.is_finite() && t > 0.0 => {
                 Some(Instant::now() + Duration::from_secs_f64(t))
@@ -296,18 +301,25 @@ impl ClientCore {
                 events.recv_batch(wait, max_events.max(1))
             });
             let Some(batch) = batch else {
-                return Ok(PyList::empty(py));
+                return Ok((0, PyList::empty(py)));
             };
             if !batch.is_empty() {
+                let taken = batch.len();
                 let list = PyList::empty(py);
                 for event in batch {
+                    if let (Some((infos, messages)), Event::Published { packet_id, .. }) =
+                        (&published, &event)
+                    {
+                        settle_published(infos, messages, *packet_id);
+                        continue;
+                    }
                     list.append(event_to_py(py, event, version)?)?;
                 }
-                return Ok(list);
+                return Ok((taken, list));
             }
             py.check_signals()?;
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(PyList::empty(py));
+                return Ok((0, PyList::empty(py)));
             }
         }
     }
@@ -398,4 +410,26 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ClientCore>()?;
     super::events::register(m)?;
     Ok(())
+}
+
+/// The facade's bookkeeping for a message reported published, when no on_publish is to be
+/// called: forget it by mid, mark its info (which wakes wait_for_publish()). Errors, which
+/// only a broken info could raise, are reported as unraisable: the rest of the batch goes on.
+fn settle_published(infos: &Bound<'_, PyDict>, messages: &Bound<'_, PyDict>, mid: u16) {
+    let py = infos.py();
+    let settle = || -> PyResult<()> {
+        if messages.get_item(mid)?.is_some() {
+            messages.del_item(mid)?;
+        }
+        if let Some(info) = infos.get_item(mid)? {
+            infos.del_item(mid)?;
+            if !info.is_none() {
+                info.call_method0(pyo3::intern!(py, "_set_as_published"))?;
+            }
+        }
+        Ok(())
+    };
+    if let Err(error) = settle() {
+        error.write_unraisable(py, Some(infos.as_any()));
+    }
 }
