@@ -5,6 +5,7 @@ methods, the message and the will, compared with the installed aiomqtt."""
 from __future__ import annotations
 
 import inspect
+import typing
 
 import pytest
 
@@ -40,6 +41,26 @@ def test_signatures_match(cls, method):
     expected = [(p.name, p.kind, _plain(p.default)) for p in theirs.parameters.values()]
     actual = [(p.name, p.kind, _plain(p.default)) for p in ours.parameters.values()]
     assert actual == expected
+
+
+def test_every_public_annotation_resolves():
+    """typing.get_type_hints (used by documentation tools and runtime checkers) can resolve
+    every public class's and function's annotations, across the modules aio is made of."""
+    unresolved = []
+    for name in aio.__all__:
+        obj = getattr(aio, name)
+        if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+            continue  # type aliases such as TopicLike
+        members = [obj]
+        if inspect.isclass(obj):
+            members += [m for n, m in vars(obj).items() if callable(m) and not n.startswith("__")]
+            members.append(obj.__init__)
+        for member in members:
+            try:
+                typing.get_type_hints(member)
+            except Exception as error:
+                unresolved.append(f"{name}.{getattr(member, '__name__', member)}: {error!r}")
+    assert unresolved == []
 
 
 def test_will_and_exceptions_have_aiomqtt_shape():

@@ -59,7 +59,7 @@ from collections.abc import AsyncIterator, Iterable  # noqa: F401
 from types import TracebackType
 from typing import Any, Optional, Union
 
-from ferromqtt import _aio_transport, _core, _transport
+from ferromqtt import _aio_message, _aio_transport, _core, _transport
 from ferromqtt._aio_errors import (
     MqttCodeError,
     MqttConnectError,
@@ -490,6 +490,11 @@ class Client:
             # Waits without taking anything: a cancelled wait loses no message.
             if not await core.wait_messages():
                 raise self._lost_error("Disconnected during message iteration")
+
+
+# MessagesIterator's annotations name the Client, which its module imports only for type
+# checkers (the modules would import each other): give it the name for get_type_hints().
+_aio_message.Client = Client  # type: ignore[attr-defined]
 
 
 def _pack(properties: Properties | None, protocol: ProtocolVersion) -> bytes | None:
