@@ -6,7 +6,9 @@ use std::net::{TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ferromqtt::client::{ClientHandle, CloseReason, ConnectOptions, ConnectParams, Event, Limits};
+use ferromqtt::client::{
+    ClientHandle, CloseReason, ConnectOptions, ConnectParams, Event, Limits, Qos0Status,
+};
 use ferromqtt::protocol::{
     Connect, Disconnect, Properties, ProtocolVersion, Publish, QoS, ReasonCode, TopicName,
 };
@@ -462,5 +464,54 @@ fn a_waiting_loop_wakes_for_an_event_and_for_an_interrupt() {
         next_event(&mut events),
         Event::Disconnected(CloseReason::Requested)
     );
+    server.join().expect("server");
+}
+
+#[test]
+fn unreported_qos0_messages_are_written_or_dropped_with_their_connection() {
+    let runtime = runtime();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let (reset_tx, reset_rx) = std::sync::mpsc::channel::<()>();
+    let server = scripted_server(&listener, move |mut stream| {
+        stream.write_all(&[0x20, 2, 0, 0]).expect("connack");
+        // PUBLISH QoS 0, topic "a/b", payload "hi"
+        assert_eq!(
+            read_packet(&mut stream),
+            [0x30, 7, 0, 3, b'a', b'/', b'b', b'h', b'i']
+        );
+        // Then reads nothing until the client has piled up more than the socket takes.
+        reset_rx.recv().expect("reset");
+        // Linger 0: closed with a reset, so the client's pending write fails at once.
+        socket2::SockRef::from(&stream)
+            .set_linger(Some(Duration::ZERO))
+            .expect("linger");
+    });
+    let (handle, mut events) = start(&runtime, &listener, 60);
+    assert!(matches!(next_event(&mut events), Event::ConnAck(_)));
+    let topic = TopicName::new("a/b").expect("topic");
+    let small = Publish::new(topic.clone(), QoS::AtMostOnce, "hi");
+    let (_, open, number) = handle.publish_with(small, false).expect("publish");
+    assert!(open);
+    let first = number.expect("a QoS 0 message on an open connection is numbered");
+    assert_eq!(handle.wait_qos0(first, WAIT), Qos0Status::Written);
+    // 40 MB more, which the silent server's socket cannot all take.
+    let mut last = first;
+    for _ in 0..160 {
+        let big = Publish::new(topic.clone(), QoS::AtMostOnce, vec![0u8; 256 * 1024]);
+        last = handle
+            .publish_with(big, false)
+            .expect("publish")
+            .2
+            .expect("number");
+    }
+    assert_eq!(handle.qos0_status(last), Qos0Status::Pending);
+    reset_tx.send(()).expect("server");
+    assert_eq!(handle.wait_qos0(last, WAIT), Qos0Status::Dropped);
+    assert_eq!(handle.qos0_status(first), Qos0Status::Written);
+    // None of them was reported by an event: the only one left is the connection's end.
+    assert!(matches!(
+        next_event(&mut events),
+        Event::Disconnected(CloseReason::ConnectionLost)
+    ));
     server.join().expect("server");
 }

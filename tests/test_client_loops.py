@@ -8,6 +8,8 @@ import logging
 import os
 import select
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import textwrap
@@ -149,6 +151,80 @@ def test_every_publish_is_reported_once_and_then_forgotten(any_broker, on_publis
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+@pytest.mark.parametrize("qos", [0, 1, 2])
+def test_on_publish_set_while_the_loop_waits_is_called(any_broker, qos):
+    """The loop thread is already waiting for events when on_publish is set: the next
+    message's acknowledgement still reaches it."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    connected = threading.Event()
+    client.on_connect = lambda *args: connected.set()
+    client.connect(any_broker.host, any_broker.port)
+    client.loop_start()
+    try:
+        assert connected.wait(WAIT)
+        published = threading.Event()
+        client.on_publish = lambda *args: published.set()
+        info = client.publish(unique("t/late"), b"x", qos=qos)
+        assert published.wait(WAIT)
+        assert info.is_published()
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+class _SilentServer:
+    """Accepts one client, answers its CONNECT, then reads nothing more until told to reset
+    the connection: what the client writes piles up in the socket buffers."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.reset = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection:
+            connection.settimeout(WAIT)
+            connection.recv(4096)  # the CONNECT (small, one segment)
+            connection.sendall(b"\x20\x02\x00\x00")
+            self.reset.wait(WAIT)
+            # Linger 0: close with a reset, so the client's pending write fails at once.
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.listener.close()
+
+
+@pytest.mark.parametrize("on_publish", [False, True], ids=["no-on_publish", "on_publish"])
+def test_qos0_never_written_before_the_connection_drops_fails_its_waiters(on_publish):
+    """As paho: a QoS 0 message still unwritten when its connection is lost is not
+    published; wait_for_publish() and is_published() raise, rc is MQTT_ERR_CONN_LOST."""
+    server = _SilentServer()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    if on_publish:
+        client.on_publish = lambda *args: None
+    connected = threading.Event()
+    client.on_connect = lambda *args: connected.set()
+    client.connect("127.0.0.1", server.port)
+    client.loop_start()
+    try:
+        assert connected.wait(WAIT)
+        # 40 MB: more than loopback socket buffers take from a peer that does not read.
+        infos = [client.publish("t/big", b"x" * (256 * 1024), qos=0) for _ in range(160)]
+        assert all(info.rc == mqtt.MQTT_ERR_SUCCESS for info in infos)
+        assert not infos[-1].is_published()
+        server.reset.set()
+        with pytest.raises(RuntimeError, match="connection was lost"):
+            infos[-1].wait_for_publish(WAIT)
+        assert infos[-1].rc == mqtt.MQTT_ERR_CONN_LOST
+        with pytest.raises(RuntimeError):
+            infos[-1].is_published()
+    finally:
+        server.reset.set()
+        client.loop_stop()
+        server.thread.join(WAIT)
 
 
 def test_connect_async_needs_a_loop_thread(any_broker):

@@ -62,9 +62,10 @@ class _LoopMixin(_ClientBase):
                 core = self._core
                 if core is None:
                     return MQTT_ERR_NO_CONN
-                # Without an on_publish to call, the core settles published messages
-                # itself (see _dispatch): no tuple and no Python code per message.
-                published = (self._infos, self._out_messages) if self._on_publish is None else None
+                # Without an on_publish to call (looked up when the batch is taken), the core
+                # settles published messages itself (see _dispatch): no tuple and no
+                # Python code per message.
+                published = (self, self._infos, self._out_messages)
                 taken, events = core.next_events(timeout, _BATCH, published)
                 self._pending_events.extend(events)
                 self._last_batch = taken

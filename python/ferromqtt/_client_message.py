@@ -14,6 +14,7 @@ from typing import Any
 from ferromqtt import _display
 from ferromqtt._client_constants import (
     MQTT_ERR_AGAIN,
+    MQTT_ERR_CONN_LOST,
     MQTT_ERR_QUEUE_SIZE,
     MQTT_ERR_SUCCESS,
     PayloadType,
@@ -61,13 +62,28 @@ class MQTTMessageInfo:
     published. Tuple-like for 1.x code: ``rc, mid = client.publish(...)``."""
 
     __module__ = "ferromqtt.client"
-    __slots__ = ("_event", "_iterpos", "_published", "_queued", "mid", "rc")
+    __slots__ = (
+        "_event",
+        "_iterpos",
+        "_ledger",
+        "_number",
+        "_published",
+        "_queued",
+        "mid",
+        "rc",
+    )
 
-    # All set at creation but _iterpos (read with its default 0 until set), since reading
-    # an unset slot raises, and catching that on every publish is expensive: _event is the
-    # threading.Event of wait_for_publish (made by its first call), _queued marks a QoS>0
-    # message queued while disconnected (rc is 4 but it will be delivered).
+    # All set at creation but _iterpos (read with its default 0 until set) and _number
+    # (set with _ledger), since reading an unset slot raises, and catching that on every
+    # publish is expensive: _event is the threading.Event of wait_for_publish (made by its
+    # first call), _queued marks a QoS>0 message queued while disconnected (rc is 4 but
+    # it will be delivered). A QoS 0 message published with no on_publish to call has
+    # _ledger (the client's core) and _number: no event reports it, its state is asked
+    # for by is_published() and wait_for_publish() (so rc becomes MQTT_ERR_CONN_LOST for
+    # a message dropped with its connection only when one of them is called).
     _event: threading.Event | None
+    _ledger: Any
+    _number: int
     _iterpos: int
     _published: bool
     _queued: bool
@@ -78,6 +94,7 @@ class MQTTMessageInfo:
         self._event = None
         self._published = False
         self._queued = False
+        self._ledger = None
 
     def __str__(self) -> str:
         return str((self.rc, self.mid))
@@ -122,10 +139,24 @@ class MQTTMessageInfo:
         if self.rc > 0:
             raise RuntimeError(f"Message publish failed: {error_string(self.rc)}")
 
+    def _settle(self, status: int) -> None:
+        """Takes the core's qos0_status of a message it numbered: 1 written, 2 dropped."""
+        if status == 0:
+            return
+        if status == 2:
+            self.rc = MQTT_ERR_CONN_LOST
+        self._published = True
+        self._ledger = None
+
     def wait_for_publish(self, timeout: float | None = None) -> None:
         """Block until the message is published, or until `timeout` seconds pass."""
         self._check_rc()
         if self._published:
+            return
+        ledger = self._ledger
+        if ledger is not None:
+            self._settle(ledger.wait_qos0(self._number, timeout))
+            self._check_rc()
             return
         with _INFO_LOCK:  # between waiters: one event per info
             event = self._event
@@ -143,6 +174,9 @@ class MQTTMessageInfo:
 
     def is_published(self) -> bool:
         """True once the message has been published (QoS 0 written, QoS 1/2 acknowledged)."""
+        ledger = self._ledger
+        if ledger is not None:
+            self._settle(ledger.qos0_status(self._number))
         self._check_rc()
         return self._published
 

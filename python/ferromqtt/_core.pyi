@@ -170,6 +170,25 @@ class ClientCore:
         4 for QoS>0), ``register`` then ``register_also`` (each ``(dict, value)``) get
         ``dict[mid] = value`` before the loop thread can see the message complete."""
 
+    def publish_unreported(
+        self,
+        topic: str,
+        payload: bytes,
+        retain: bool = False,
+        properties: bytes | None = None,
+    ) -> tuple[int, int, int | None]:
+        """Publish at QoS 0 with no EV_PUBLISHED event; returns (rc, mid, number), with a
+        number (rc 0 only) for ``qos0_status`` and ``wait_qos0``."""
+
+    def qos0_status(self, number: int) -> int:
+        """0 while a message of ``publish_unreported`` is unwritten, 1 once written, 2 when
+        dropped with its connection."""
+
+    def wait_qos0(self, number: int, timeout: float | None = None) -> int:
+        """Wait with the GIL released up to ``timeout`` seconds (None: forever) for a
+        message of ``publish_unreported`` to be written or dropped; returns its
+        ``qos0_status``. Ctrl-C raises KeyboardInterrupt."""
+
     def subscribe(
         self, topics: list[tuple[str, int, bool, bool, int]], properties: bytes | None = None
     ) -> tuple[int, int | None]:
@@ -194,14 +213,15 @@ class ClientCore:
         self,
         timeout: float | None = None,
         max_events: int = 256,
-        published: tuple[dict[int, Any], dict[int, Any]] | None = None,
+        published: tuple[Any, dict[int, Any], dict[int, Any]] | None = None,
     ) -> tuple[int, list[tuple]]:
         """Wait up to ``timeout`` seconds (None: forever) with the GIL released for events,
         and return how many were taken (at most ``max_events``; 0 on timeout or
         interrupt()) and their tuples. Ctrl-C raises KeyboardInterrupt within ~100 ms.
-        With ``published`` = (infos, out_messages), the facade's dicts by mid, an EV_PUBLISHED
-        event is settled here instead of returned: both entries removed and the info's
-        ``_set_as_published()`` called."""
+        With ``published`` = (client, infos, out_messages), the facade and its dicts by
+        mid: if the client's ``_on_publish`` is None when the batch is taken, an
+        EV_PUBLISHED event is settled here instead of returned (both entries removed, the
+        info's ``_set_as_published()`` called)."""
 
     def is_open(self) -> bool:
         """True while a connection is open (CONNECT sent, not closing)."""

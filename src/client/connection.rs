@@ -11,7 +11,7 @@
 use std::io::Write;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::AbortHandle;
 
 use super::events::{describe, Doorbell, EventReceiver, Readiness};
+use super::ledger::{Qos0Ledger, Qos0Status};
 use super::state::{Action, ClientState, CloseReason, Event, Limits};
 use super::ClientError;
 use crate::protocol::{
@@ -77,6 +78,10 @@ pub(super) struct Inner {
     writing: bool,
     /// When the task or a caller last wrote.
     last_write: Option<Instant>,
+    /// QoS 0 messages published without a "published" event (`publish_with`).
+    ledger: Qos0Ledger,
+    /// Threads in `wait_qos0`.
+    qos0_waiters: usize,
 }
 
 impl Inner {
@@ -94,6 +99,8 @@ pub(super) struct Shared {
     wake: Notify,
     /// Wakes the thread in `recv_batch`; ends its wait early (loop_stop from another thread).
     pub(super) doorbell: Doorbell,
+    /// Signalled, with `inner`, when unreported QoS 0 messages are settled.
+    settled: Condvar,
     log_enabled: AtomicBool,
     pub(super) readiness: Readiness,
     /// The task holds events the channel had no room for: a caller must not send one
@@ -130,9 +137,12 @@ impl ClientHandle {
                 direct: None,
                 writing: false,
                 last_write: None,
+                ledger: Qos0Ledger::default(),
+                qos0_waiters: 0,
             }),
             wake: Notify::new(),
             doorbell: Doorbell::default(),
+            settled: Condvar::new(),
             log_enabled: AtomicBool::new(false),
             readiness: Readiness::new()?,
             backlog: AtomicBool::new(false),
@@ -213,7 +223,7 @@ impl ClientHandle {
         let mut inner = self.lock();
         inner.generation += 1;
         inner.close = None;
-        inner.out.clear();
+        drop_output(&self.shared, &mut inner);
         inner.written_qos0.clear();
         inner.direct = direct;
         inner.writing = false;
@@ -241,13 +251,25 @@ impl ClientHandle {
         }
         inner.generation += 1;
         inner.state.connection_closed();
-        inner.out.clear();
+        drop_output(&self.shared, &mut inner);
         inner.written_qos0.clear();
         inner.direct = None;
     }
 
     /// Publishes; see `ClientState::publish`. Returns (packet id, sent to an open socket).
     pub fn publish(&self, publish: Publish) -> Result<(u16, bool), ClientError> {
+        let (packet_id, open, _) = self.publish_with(publish, true)?;
+        Ok((packet_id, open))
+    }
+
+    /// `publish`, where a QoS 0 message sent to an open socket is reported published by an
+    /// event only with `report_qos0`; without, it is numbered in a ledger instead (the
+    /// third value) that `qos0_status` and `wait_qos0` read, which costs no event.
+    pub fn publish_with(
+        &self,
+        publish: Publish,
+        report_qos0: bool,
+    ) -> Result<(u16, bool, Option<u64>), ClientError> {
         let qos = publish.qos;
         let mut inner = self.lock();
         // Refuse what cannot be encoded now, rather than hold a message that never leaves
@@ -261,8 +283,13 @@ impl ClientHandle {
         let (packet_id, open, actions) = inner.state.publish(publish, now)?;
         let idle = inner.is_idle();
         apply(&self.shared, &mut inner, actions);
+        let mut number = None;
         if qos == QoS::AtMostOnce && open {
-            inner.written_qos0.push(packet_id);
+            if report_qos0 {
+                inner.written_qos0.push(packet_id);
+            } else {
+                number = Some(inner.ledger.assign());
+            }
         }
         self.write_direct(&mut inner, now);
         let wake = idle && !inner.is_idle();
@@ -270,7 +297,40 @@ impl ClientHandle {
         if wake {
             self.shared.wake.notify_one();
         }
-        Ok((packet_id, open))
+        Ok((packet_id, open, number))
+    }
+
+    /// What became of a QoS 0 message numbered by `publish_with`.
+    pub fn qos0_status(&self, number: u64) -> Qos0Status {
+        self.lock().ledger.status(number)
+    }
+
+    /// Waits up to `timeout` for a QoS 0 message numbered by `publish_with` to be written
+    /// or dropped. Blocks the calling thread: call it without holding the GIL.
+    pub fn wait_qos0(&self, number: u64, timeout: Duration) -> Qos0Status {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut inner = self.lock();
+        inner.qos0_waiters += 1;
+        let status = loop {
+            let status = inner.ledger.status(number);
+            if status != Qos0Status::Pending {
+                break status;
+            }
+            let now = Instant::now();
+            let left = match deadline {
+                Some(deadline) if now >= deadline => break status,
+                Some(deadline) => deadline - now,
+                None => Duration::from_secs(3600),
+            };
+            inner = self
+                .shared
+                .settled
+                .wait_timeout(inner, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        };
+        inner.qos0_waiters -= 1;
+        status
     }
 
     pub fn subscribe(
@@ -363,6 +423,10 @@ impl ClientHandle {
         };
         inner.last_write = Some(now);
         inner.out.advance(written);
+        if inner.out.is_empty() {
+            let upto = inner.ledger.assigned();
+            settle_qos0(&self.shared, inner, upto);
+        }
         if !inner.out.is_empty()
             || !inner.pending.is_empty()
             || self.shared.backlog.load(Ordering::Acquire)
@@ -460,6 +524,22 @@ pub(super) fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
         .inner
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Everything numbered in the QoS 0 ledger up to `upto` was written.
+pub(super) fn settle_qos0(shared: &Shared, inner: &mut Inner, upto: u64) {
+    if inner.ledger.written(upto) && inner.qos0_waiters > 0 {
+        shared.settled.notify_all();
+    }
+}
+
+/// Discards what was not written (the connection is gone): unreported QoS 0 messages in
+/// it are dropped.
+pub(super) fn drop_output(shared: &Shared, inner: &mut Inner) {
+    inner.out.clear();
+    if inner.ledger.drop_unwritten() && inner.qos0_waiters > 0 {
+        shared.settled.notify_all();
+    }
 }
 
 /// Carries out the state machine's actions while the lock is held: packets are encoded

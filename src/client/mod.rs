@@ -6,11 +6,13 @@
 
 pub mod connection;
 pub mod events;
+pub mod ledger;
 pub mod state;
 
 pub use crate::transport::{ConnectOptions, Endpoint};
 pub use connection::{ClientHandle, ConnectParams};
 pub use events::{EventReceiver, Readiness};
+pub use ledger::Qos0Status;
 pub use state::{Action, ClientState, CloseReason, Event, Limits};
 
 use crate::protocol::{EncodeError, TopicError};

@@ -17,10 +17,12 @@ use super::events::{
 };
 use super::runtime;
 use super::transport::{connect_target, local_bind, ProxyArgs, TlsArgs};
-use crate::client::{ClientError, ClientHandle, ConnectParams, Event, EventReceiver, Limits};
+use crate::client::{
+    ClientError, ClientHandle, ConnectParams, Event, EventReceiver, Limits, Qos0Status,
+};
 use crate::protocol::{
-    Connect, Disconnect, PacketType, ProtocolVersion, Publish, ReasonCode, TopicFilter, TopicName,
-    Will,
+    Connect, Disconnect, PacketType, ProtocolVersion, Publish, QoS, ReasonCode, TopicFilter,
+    TopicName, Will,
 };
 
 /// paho's MQTTErrorCode values the core returns.
@@ -158,44 +160,56 @@ impl ClientCore {
         register: Option<(Bound<'_, PyDict>, Bound<'_, PyAny>)>,
         register_also: Option<(Bound<'_, PyDict>, Bound<'_, PyAny>)>,
     ) -> PyResult<(i32, u16)> {
-        let topic = if topic.is_empty() {
-            TopicName::empty()
-        } else {
-            TopicName::new(topic).map_err(|e| PyValueError::new_err(e.to_string()))?
-        };
-        let publish = Publish {
-            dup: false,
-            qos: qos_from(qos)?,
-            retain,
-            topic,
-            packet_id: 0,
-            properties: properties_from_py(
-                properties,
-                PropertyContext::Packet(PacketType::Publish),
-            )?,
-            payload: Bytes::copy_from_slice(payload),
-        };
-        match self.handle.publish(publish) {
-            Ok((mid, open)) => {
-                // QoS 0 without a connection is dropped: nothing to keep track of.
-                if open || qos > 0 {
-                    for (dict, value) in register.into_iter().chain(register_also) {
-                        dict.set_item(mid, value)?;
-                    }
-                }
-                let rc = if open {
-                    MQTT_ERR_SUCCESS
-                } else {
-                    MQTT_ERR_NO_CONN
-                };
-                Ok((rc, mid))
+        let publish = publish_from_py(topic, payload, qos_from(qos)?, retain, properties)?;
+        let (rc, mid, _) = publish_outcome(self.handle.publish_with(publish, true))?;
+        // QoS 0 without a connection is dropped: nothing to keep track of.
+        if rc == MQTT_ERR_SUCCESS || (rc == MQTT_ERR_NO_CONN && qos > 0) {
+            for (dict, value) in register.into_iter().chain(register_also) {
+                dict.set_item(mid, value)?;
             }
-            // paho reports a mid still in use as a full queue too.
-            Err(ClientError::QueueFull | ClientError::PacketIdsExhausted) => {
-                Ok((MQTT_ERR_QUEUE_SIZE, 0))
+        }
+        Ok((rc, mid))
+    }
+
+    /// Publishes at QoS 0 with no "published" event: returns (rc, mid, number), where
+    /// `number` (rc 0 only) is what `qos0_status` and `wait_qos0` take.
+    #[pyo3(signature = (topic, payload, retain=false, properties=None))]
+    fn publish_unreported(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        retain: bool,
+        properties: Option<&[u8]>,
+    ) -> PyResult<(i32, u16, Option<u64>)> {
+        let publish = publish_from_py(topic, payload, QoS::AtMostOnce, retain, properties)?;
+        publish_outcome(self.handle.publish_with(publish, false))
+    }
+
+    /// 0 while a message of `publish_unreported` is unwritten, 1 once written, 2 when
+    /// dropped with its connection.
+    fn qos0_status(&self, number: u64) -> u8 {
+        qos0_code(self.handle.qos0_status(number))
+    }
+
+    /// Waits with the GIL released up to `timeout` seconds (None: forever) for a message of
+    /// `publish_unreported` to be written or dropped; returns `qos0_status`. Ctrl-C raises
+    /// KeyboardInterrupt.
+    #[pyo3(signature = (number, timeout=None))]
+    fn wait_qos0(&self, py: Python<'_>, number: u64, timeout: Option<f64>) -> PyResult<u8> {
+        // Infinite, or past what the clock holds: no deadline. NaN or negative: now.
+        let deadline = timeout.and_then(|t| {
+            let t = if t.is_nan() { 0.0 } else { t.max(0.0) };
+            Duration::try_from_secs_f64(t)
+                .ok()
+                .and_then(|wait| Instant::now().checked_add(wait))
+        });
+        loop {
+            let slice = signal_slice(deadline);
+            let status = py.detach(|| self.handle.wait_qos0(number, slice));
+            if status != Qos0Status::Pending || deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(qos0_code(status));
             }
-            Err(ClientError::Encode(_)) => Ok((MQTT_ERR_PAYLOAD_SIZE, 0)),
-            Err(e) => Err(e.into()),
+            py.check_signals()?;
         }
     }
 
@@ -269,17 +283,17 @@ impl ClientCore {
 
     /// Waits up to `timeout` seconds (None: forever) for events and returns how many were
     /// taken (at most `max_events`) and their tuples; (0, []) on timeout. Ctrl-C raises
-    /// KeyboardInterrupt. With `published` = (infos, out_messages), the dicts by mid of
-    /// the facade, a message reported published is settled here, without a tuple: both
-    /// entries removed and the info's `_set_as_published()` called (the facade passes them
-    /// when there is no on_publish to call).
+    /// KeyboardInterrupt. With `published` = (client, infos, out_messages), the facade and
+    /// its dicts by mid: when the batch is taken and the client has no on_publish to call,
+    /// a message reported published is settled here, without a tuple (both entries
+    /// removed, the info's `_set_as_published()` called).
     #[pyo3(signature = (timeout=None, max_events=256, published=None))]
     fn next_events<'py>(
         &self,
         py: Python<'py>,
         timeout: Option<f64>,
         max_events: usize,
-        published: Option<(Bound<'py, PyDict>, Bound<'py, PyDict>)>,
+        published: Option<(Bound<'py, PyAny>, Bound<'py, PyDict>, Bound<'py, PyDict>)>,
     ) -> PyResult<(usize, Bound<'py, PyList>)> {
         let deadline = match timeout {
             Some(t) if t.is_finite() && t > 0.0 => {
@@ -290,12 +304,7 @@ impl ClientCore {
         };
         let version = *self.version.lock().unwrap_or_else(|p| p.into_inner());
         loop {
-            let wait = match deadline {
-                Some(deadline) => deadline
-                    .saturating_duration_since(Instant::now())
-                    .min(SIGNAL_SLICE),
-                None => SIGNAL_SLICE,
-            };
+            let wait = signal_slice(deadline);
             let batch = py.detach(|| {
                 let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
                 events.recv_batch(wait, max_events.max(1))
@@ -306,6 +315,15 @@ impl ClientCore {
             if !batch.is_empty() {
                 let taken = batch.len();
                 let list = PyList::empty(py);
+                // Decided now, not when the wait began: on_publish may have been set since.
+                let published = match published {
+                    Some((client, infos, messages))
+                        if client.getattr(pyo3::intern!(py, "_on_publish"))?.is_none() =>
+                    {
+                        Some((infos, messages))
+                    }
+                    _ => None,
+                };
                 for event in batch {
                     if let (Some((infos, messages)), Event::Published { packet_id, .. }) =
                         (&published, &event)
@@ -431,5 +449,63 @@ fn settle_published(infos: &Bound<'_, PyDict>, messages: &Bound<'_, PyDict>, mid
     };
     if let Err(error) = settle() {
         error.write_unraisable(py, Some(infos.as_any()));
+    }
+}
+
+/// How long one detached wait may last before signals are checked, given the deadline.
+fn signal_slice(deadline: Option<Instant>) -> Duration {
+    match deadline {
+        Some(deadline) => deadline
+            .saturating_duration_since(Instant::now())
+            .min(SIGNAL_SLICE),
+        None => SIGNAL_SLICE,
+    }
+}
+
+/// The Publish a facade call describes.
+fn publish_from_py(
+    topic: &str,
+    payload: &[u8],
+    qos: QoS,
+    retain: bool,
+    properties: Option<&[u8]>,
+) -> PyResult<Publish> {
+    let topic = if topic.is_empty() {
+        TopicName::empty()
+    } else {
+        TopicName::new(topic).map_err(|e| PyValueError::new_err(e.to_string()))?
+    };
+    Ok(Publish {
+        dup: false,
+        qos,
+        retain,
+        topic,
+        packet_id: 0,
+        properties: properties_from_py(properties, PropertyContext::Packet(PacketType::Publish))?,
+        payload: Bytes::copy_from_slice(payload),
+    })
+}
+
+/// paho's (rc, mid) for the outcome of a publish, with the QoS 0 ledger number if any.
+fn publish_outcome(
+    outcome: Result<(u16, bool, Option<u64>), ClientError>,
+) -> PyResult<(i32, u16, Option<u64>)> {
+    match outcome {
+        Ok((mid, true, number)) => Ok((MQTT_ERR_SUCCESS, mid, number)),
+        Ok((mid, false, _)) => Ok((MQTT_ERR_NO_CONN, mid, None)),
+        // paho reports a mid still in use as a full queue too.
+        Err(ClientError::QueueFull | ClientError::PacketIdsExhausted) => {
+            Ok((MQTT_ERR_QUEUE_SIZE, 0, None))
+        }
+        Err(ClientError::Encode(_)) => Ok((MQTT_ERR_PAYLOAD_SIZE, 0, None)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn qos0_code(status: Qos0Status) -> u8 {
+    match status {
+        Qos0Status::Pending => 0,
+        Qos0Status::Written => 1,
+        Qos0Status::Dropped => 2,
     }
 }

@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::{apply, lock, Shared, READ_CAPACITY};
+use super::{apply, drop_output, lock, settle_qos0, Shared, READ_CAPACITY};
 use crate::client::events::describe;
 use crate::client::state::{Action, CloseReason, Event};
 use crate::protocol::{self, Disconnect, Packet, ProtocolVersion, ReasonCode};
@@ -30,11 +30,16 @@ impl Task {
     {
         let mut read_buf = BytesMut::with_capacity(READ_CAPACITY);
         let mut queue: VecDeque<Event> = VecDeque::new();
+        // The ledger's last number in the output last written, settled under the next lock.
+        let mut written_upto = None;
         let reason = loop {
-            let (out, written_qos0, close, deadline, warnings) = {
+            let (out, chunk_upto, written_qos0, close, deadline, warnings) = {
                 let mut inner = lock(&self.shared);
                 if inner.generation != self.generation {
                     return;
+                }
+                if let Some(upto) = written_upto.take() {
+                    settle_qos0(&self.shared, &mut inner, upto);
                 }
                 queue.extend(inner.pending.drain(..));
                 if !queue.is_empty() {
@@ -48,7 +53,15 @@ impl Task {
                 let written = std::mem::take(&mut inner.written_qos0);
                 let warnings = std::mem::take(&mut inner.warnings);
                 let close = inner.close.take();
-                (out, written, close, inner.state.next_deadline(), warnings)
+                let upto = inner.ledger.assigned();
+                (
+                    out,
+                    upto,
+                    written,
+                    close,
+                    inner.state.next_deadline(),
+                    warnings,
+                )
             };
             for line in warnings {
                 log::warn!("{line}");
@@ -58,6 +71,9 @@ impl Task {
                 && (stream.write_all(&out).await.is_err() || stream.flush().await.is_err())
             {
                 break close.unwrap_or(CloseReason::ConnectionLost);
+            }
+            if !out.is_empty() {
+                written_upto = Some(chunk_upto);
             }
             // Written now, or earlier by a caller (`write_direct`) that could not report them.
             queue.extend(written_qos0.into_iter().map(|packet_id| Event::Published {
@@ -103,6 +119,9 @@ impl Task {
             let mut inner = lock(&self.shared);
             if inner.generation == self.generation {
                 inner.direct = None;
+                if let Some(upto) = written_upto {
+                    settle_qos0(&self.shared, &mut inner, upto);
+                }
             }
         }
         let _ = stream.shutdown().await;
@@ -112,6 +131,8 @@ impl Task {
                 return;
             }
             inner.state.connection_closed();
+            // Unwritten output goes with the connection.
+            drop_output(&self.shared, &mut inner);
             queue.extend(inner.pending.drain(..));
         }
         queue.push_back(Event::Disconnected(reason));
