@@ -81,13 +81,15 @@ async fn sys_topics_are_published_every_interval() {
                 .unwrap()
                 .parse()
                 .unwrap();
-            assert!(count >= 1);
+            // A retained value may come from a tick before this client connected.
+            assert!(received.retain || count >= 1, "{count} clients connected");
         } else {
             assert!(String::from_utf8(received.payload)
                 .unwrap()
                 .starts_with("ferromqtt "));
         }
-        if !topics.contains(&received.topic) {
+        // Wait for both from a tick after the subscription (not retained).
+        if !received.retain && !topics.contains(&received.topic) {
             topics.push(received.topic);
         }
     }

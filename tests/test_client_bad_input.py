@@ -190,6 +190,16 @@ def test_message_info_is_tuple_like_but_not_a_tuple():
     assert client.publish("a/b", "y", qos=0).mid == 2  # mids are shared and count QoS 0
 
 
+@pytest.mark.parametrize("timeout", ["1", b"1", [1]], ids=["str", "bytes", "list"])
+def test_wait_for_publish_refuses_a_timeout_that_is_not_a_number(timeout):
+    """paho raises TypeError even for a message already published."""
+    for module in (paho, ferro):
+        info = module.MQTTMessageInfo(1)
+        info._set_as_published()
+        with pytest.raises(TypeError):
+            info.wait_for_publish(timeout)
+
+
 def test_message_equality_is_by_mid_and_unhashable():
     first, second = ferro.MQTTMessage(3, b"a"), ferro.MQTTMessage(3, b"b")
     assert first == second and first != ferro.MQTTMessage(4, b"a")

@@ -151,6 +151,8 @@ class MQTTMessageInfo:
     def wait_for_publish(self, timeout: float | None = None) -> None:
         """Block until the message is published, or until `timeout` seconds pass."""
         self._check_rc()
+        # First, as paho: a timeout that is not a number raises TypeError even then.
+        deadline = None if timeout is None else _now() + timeout
         if self._published:
             return
         ledger = self._ledger
@@ -163,7 +165,6 @@ class MQTTMessageInfo:
             if event is None:
                 event = self._event = threading.Event()
         if not self._published:
-            deadline = None if timeout is None else _now() + timeout
             # Slices keep Ctrl-C responsive on every platform.
             while not event.is_set() and not self._published:
                 remaining = 0.1 if deadline is None else min(0.1, deadline - _now())
