@@ -515,3 +515,42 @@ fn unreported_qos0_messages_are_written_or_dropped_with_their_connection() {
     ));
     server.join().expect("server");
 }
+
+#[test]
+fn a_message_on_a_quiet_connection_is_written_by_the_calling_thread() {
+    // A runtime that nobody drives once connected: the connection task never runs, so only
+    // the thread that publishes can put CONNECT and the PUBLISH on the wire.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let server = scripted_server(&listener, |mut stream| {
+        // PUBLISH QoS 0, topic "a/b", payload "hi"
+        assert_eq!(
+            read_packet(&mut stream),
+            [0x30, 7, 0, 3, b'a', b'/', b'b', b'h', b'i']
+        );
+    });
+    let (handle, _events) = ClientHandle::new(
+        ProtocolVersion::V311,
+        Limits::default(),
+        runtime.handle().clone(),
+    )
+    .expect("client");
+    let params = ConnectParams {
+        target: ConnectOptions::tcp("127.0.0.1", listener.local_addr().expect("addr").port()),
+        bind: None,
+        connect_timeout: WAIT,
+        connect: connect_packet(60),
+    };
+    runtime
+        .block_on(handle.connect_async(params))
+        .expect("connect");
+    let topic = TopicName::new("a/b").expect("topic");
+    let (_, open) = handle
+        .publish(Publish::new(topic, QoS::AtMostOnce, "hi"))
+        .expect("publish");
+    assert!(open);
+    server.join().expect("the server got the PUBLISH");
+}

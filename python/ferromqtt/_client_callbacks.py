@@ -219,15 +219,8 @@ class _CallbacksMixin(_ClientBase):
                 if kind == _EV_MESSAGE:
                     self._handle_message(event, acks)
                 elif kind == _EV_PUBLISHED:
-                    if self._on_publish is None:
-                        # _handle_published without a callback to call.
-                        mid = event[1]
-                        self._out_messages.pop(mid, None)
-                        info = self._infos.pop(mid, None)
-                        if info is not None:
-                            info._set_as_published()
-                    else:
-                        self._handle_published(event)
+                    # Without an on_publish the core settles these itself (next_events).
+                    self._handle_published(event)
                 elif kind == _core.EV_CONNACK:
                     self._handle_connack(event)
                 elif kind == _core.EV_SUBACK:
@@ -477,11 +470,7 @@ class _CallbacksMixin(_ClientBase):
         if message:
             self._easy_log(MQTT_LOG_ERR, "%s", message)
         # QoS 0 messages never written: they will not be.
-        for mid, info in list(self._infos.items()):
-            if mid not in self._out_messages:
-                info.rc = MQTT_ERR_CONN_LOST
-                info._set_as_published()
-                del self._infos[mid]
+        self._drop_unsent_qos0()
         # As paho: a lost or refused connection closes its socket before on_disconnect;
         # after the DISCONNECT the client wrote, on_disconnect comes first.
         requested = cause == _core.CAUSE_REQUESTED

@@ -87,24 +87,20 @@ class _MessagingMixin(_ClientBase):
         if not inline and self._on_publish is None:
             # No on_publish to call: the core reports nothing, the info asks it when read.
             rc, mid, number = core.publish_unreported(topic, local_payload, retain, packed)
-            info.mid = mid
-            if rc:
-                info.rc = _ERR_BY_VALUE[rc]
-                return info
-            info._ledger = core
-            info._number = number
-            if self._on_socket_register_write is not None:
-                self._want_write()
-            return info
-        # The core registers the info (see ClientCore.publish) before the loop thread can
-        # handle the message's completion.
-        rc, mid = core.publish(
-            topic, local_payload, 0, retain, packed, None if inline else (self._infos, info)
-        )
+        else:
+            # The core registers the info (see ClientCore.publish) before the loop thread
+            # can handle the message's completion.
+            rc, mid = core.publish(
+                topic, local_payload, 0, retain, packed, None if inline else (self._infos, info)
+            )
+            number = None
         info.mid = mid
         if rc:
             info.rc = _ERR_BY_VALUE[rc]
             return info
+        if number is not None:
+            info._ledger = core
+            info._number = number
         if not inline:
             if self._on_socket_register_write is not None:
                 self._want_write()
