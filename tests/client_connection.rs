@@ -75,11 +75,16 @@ fn next_event(events: &mut ferromqtt::client::EventReceiver) -> Event {
     }
 }
 
-fn start(
+/// A 3.1.1 client on `runtime` and the parameters that connect it to `listener`.
+fn client_for(
     runtime: &tokio::runtime::Runtime,
     listener: &TcpListener,
     keep_alive: u16,
-) -> (ClientHandle, ferromqtt::client::EventReceiver) {
+) -> (
+    ClientHandle,
+    ferromqtt::client::EventReceiver,
+    ConnectParams,
+) {
     let (handle, events) = ClientHandle::new(
         ProtocolVersion::V311,
         Limits::default(),
@@ -92,6 +97,15 @@ fn start(
         connect_timeout: WAIT,
         connect: connect_packet(keep_alive),
     };
+    (handle, events, params)
+}
+
+fn start(
+    runtime: &tokio::runtime::Runtime,
+    listener: &TcpListener,
+    keep_alive: u16,
+) -> (ClientHandle, ferromqtt::client::EventReceiver) {
+    let (handle, events, params) = client_for(runtime, listener, keep_alive);
     handle.connect(params).expect("connect");
     (handle, events)
 }
@@ -532,18 +546,7 @@ fn a_message_on_a_quiet_connection_is_written_by_the_calling_thread() {
             [0x30, 7, 0, 3, b'a', b'/', b'b', b'h', b'i']
         );
     });
-    let (handle, _events) = ClientHandle::new(
-        ProtocolVersion::V311,
-        Limits::default(),
-        runtime.handle().clone(),
-    )
-    .expect("client");
-    let params = ConnectParams {
-        target: ConnectOptions::tcp("127.0.0.1", listener.local_addr().expect("addr").port()),
-        bind: None,
-        connect_timeout: WAIT,
-        connect: connect_packet(60),
-    };
+    let (handle, _events, params) = client_for(&runtime, &listener, 60);
     runtime
         .block_on(handle.connect_async(params))
         .expect("connect");
