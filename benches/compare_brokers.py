@@ -19,6 +19,7 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -163,6 +164,26 @@ def figure(result: dict[str, Any], field: str) -> Optional[float]:
     return float(value) if isinstance(value, (int, float)) else None
 
 
+def paired_ratios(
+    results: dict[str, dict[str, list[dict[str, Any]]]], scenario: str, field: str
+) -> list[float]:
+    """ferromqtt/Mosquitto for windows run next to each other (the n-th of each broker):
+    both windows of a pair saw the machine in much the same state."""
+    ferro = results.get("ferromqtt", {}).get(scenario, [])
+    mosq = results.get("mosquitto", {}).get(scenario, [])
+    ratios = []
+    for f_run, m_run in zip(ferro, mosq):
+        f, m = figure(f_run, field), figure(m_run, field)
+        if f is not None and m:
+            ratios.append(f / m)
+    return ratios
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 def table(results: dict[str, dict[str, list[dict[str, Any]]]], brokers: list[str]) -> str:
     both = "mosquitto" in brokers and "ferromqtt" in brokers
     lines = [
@@ -191,8 +212,9 @@ def table(results: dict[str, dict[str, list[dict[str, Any]]]], brokers: list[str
 def run_scenario(
     loadgen: str, broker: BrokerProcess, name: str, args: argparse.Namespace
 ) -> dict[str, Any]:
-    extra = ["--duration", str(args.duration)]
-    timeout = args.duration + 120
+    duration = args.latency_duration if name == "latency_qos0" else args.duration
+    extra = ["--duration", str(duration)]
+    timeout = duration + 120
     result = run_loadgen(loadgen, broker.port, SCENARIOS[name] + extra, broker.pid, timeout)
     result["broker_hwm_mb"] = read_status_kb(broker.pid, "VmHWM") / 1024
     result["broker_rss_mb"] = read_status_kb(broker.pid, "VmRSS") / 1024
@@ -203,6 +225,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
+    parser.add_argument(
+        "--latency-windows",
+        type=int,
+        default=4,
+        help="latency windows per broker and round (alternating pairs: a stall of the "
+        "machine spoils one window, not the median)",
+    )
+    parser.add_argument(
+        "--latency-duration", type=float, default=2.0, help="seconds per latency window"
+    )
     parser.add_argument("--scenarios", default=",".join(ALL), help=f"subset of {ALL}")
     parser.add_argument("--brokers", default="mosquitto,ferromqtt")
     parser.add_argument("--connections", type=int, default=10_000, help="idle connections")
@@ -257,8 +289,12 @@ def main() -> int:
             order = brokers if round_number % 2 == 0 else list(reversed(brokers))
             print(f"round {round_number + 1}/{args.rounds}", file=sys.stderr, flush=True)
             for scenario in traffic:
-                for name in order:
-                    record(name, scenario, run_scenario(loadgen, running[name], scenario, args))
+                repeats = args.latency_windows if scenario == "latency_qos0" else 1
+                for repeat in range(repeats):
+                    pair = order if repeat % 2 == 0 else list(reversed(order))
+                    for name in pair:
+                        result = run_scenario(loadgen, running[name], scenario, args)
+                        record(name, scenario, result)
             if "idle" in scenarios:
                 for name in order:
                     fresh = make(name)
@@ -285,9 +321,21 @@ def main() -> int:
         f"fd limit {fd_limit}"
     )
     if mosquitto_path:
-        print(f"{mosquitto_version(mosquitto_path)}; payload 64 B; {args.duration} s windows")
+        print(
+            f"{mosquitto_version(mosquitto_path)}; payload 64 B; {args.duration} s windows"
+            f" (latency: {args.latency_windows} x {args.latency_duration} s per round)"
+        )
     print()
     print(table(results, brokers))
+    paired = paired_ratios(results, "latency_qos0", "p99_us")
+    if paired:
+        lower = sum(1 for r in paired if r < 1)
+        print(
+            f"\nlatency p99, windows paired in time: ferromqtt/Mosquitto median "
+            f"{statistics.median(paired):.2f}x over {len(paired)} pairs (quartiles "
+            f"{quantile(paired, 0.25):.2f}x-{quantile(paired, 0.75):.2f}x); ferromqtt "
+            f"lower in {lower}"
+        )
     errors = [
         f"{b} {s}: {r['error']}"
         for b, rs in results.items()

@@ -47,7 +47,8 @@ usage: loadgen --scenario fanin|fanout|pairs|latency|idle|publish|count [options
   --drain S           after the window, time allowed for in-flight messages (5)
   --protocol V        4 = MQTT 3.1.1, 5 = MQTT 5.0 (4)
   --broker-pid PID    measure this process's CPU time over the window
-  --threads N         tokio worker threads (2)";
+  --threads N         tokio worker threads (2)
+  --samples FILE      latency: write every measured latency (us, in publish order)";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Scenario {
@@ -83,6 +84,7 @@ struct Options {
     version: ProtocolVersion,
     broker_pid: Option<u32>,
     threads: usize,
+    samples: Option<std::path::PathBuf>,
 }
 
 impl Options {
@@ -109,6 +111,7 @@ impl Options {
             version: ProtocolVersion::V311,
             broker_pid: None,
             threads: 2,
+            samples: None,
         };
         let mut args = args.peekable();
         while let Some(flag) = args.next() {
@@ -166,6 +169,7 @@ impl Options {
                 }
                 "--broker-pid" => o.broker_pid = Some(value.parse()?),
                 "--threads" => o.threads = value.parse()?,
+                "--samples" => o.samples = Some(value.into()),
                 other => return Err(format!("unknown option {other}\n{USAGE}").into()),
             }
         }

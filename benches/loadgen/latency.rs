@@ -63,6 +63,13 @@ pub async fn run_latency(o: &Options) -> Result<Value> {
     // Drop the warm-up samples: the arrivals are in publish order.
     let skip = (warmup_messages as usize).min(result.latencies_ns.len());
     let mut samples = result.latencies_ns.split_off(skip);
+    if let Some(path) = &o.samples {
+        let lines: String = samples
+            .iter()
+            .map(|ns| format!("{:.1}\n", *ns as f64 / 1000.0))
+            .collect();
+        std::fs::write(path, lines)?;
+    }
     samples.sort_unstable();
     let pct = |q: f64| -> Option<f64> {
         let last = samples.len().checked_sub(1)?;

@@ -47,17 +47,21 @@ use crate::protocol::ReasonCode;
 use crate::transport::tls::{ReloadableServerConfig, TlsError};
 use connection::{KeepAliveTimers, Shared};
 use hooks::BrokerHooks;
-use router::{Router, RouterCommand};
+use router::{Router, RouterCommand, RouterHandle};
 use session::SessionContext;
 use stats::Counters;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// The hash map of the routing path (topic levels, sessions by id): seeded per map like
+/// std's, with a faster function than SipHash.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::quality::RandomState>;
 
 /// Commands waiting for the router; a full inbox makes connection tasks wait (and so
 /// stop reading), which is the backpressure when the router itself is the bottleneck.
@@ -90,7 +94,7 @@ pub struct Broker {
     local_addrs: Vec<SocketAddr>,
     token: CancellationToken,
     tracker: TaskTracker,
-    router: mpsc::Sender<RouterCommand>,
+    router: RouterHandle,
     router_task: Mutex<Option<JoinHandle<()>>>,
     counters: Arc<Counters>,
     stop_lock: tokio::sync::Mutex<bool>,
@@ -197,9 +201,9 @@ impl Broker {
             .collect::<Result<Vec<_>, _>>()?;
         let config = Arc::new(config);
         let counters = Arc::new(Counters::new());
-        let (router_tx, router_rx) = mpsc::channel(ROUTER_INBOX);
         let router = Router::new(config.clone(), counters.clone(), auth.clone());
-        let router_task = tokio::spawn(router.run(router_rx));
+        let (router_tx, router_run) = RouterHandle::new(router, ROUTER_INBOX);
+        let router_task = tokio::spawn(router_run);
         let shared = Arc::new(Shared {
             session: SessionContext::new(&config, auth),
             config: config.clone(),

@@ -5,9 +5,9 @@
 //! cost follows the topic's depth, not the number of subscriptions.
 
 use super::queue::SessionId;
+use super::FastMap;
 use crate::protocol::{SubscriptionOptions, TopicFilter};
 use std::cell::Cell;
-use std::collections::HashMap;
 
 /// One session's subscription at a tree node.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,7 +52,7 @@ pub enum Match<'a> {
 
 #[derive(Debug, Default)]
 struct Node {
-    children: HashMap<Box<str>, Node>,
+    children: FastMap<Box<str>, Node>,
     subscribers: Vec<Subscriber>,
     groups: Vec<SharedGroup>,
 }

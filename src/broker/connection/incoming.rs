@@ -49,10 +49,14 @@ impl ConnectionTask {
             1
         };
         let mut batched = 0;
+        let mut decoded = 0;
         while self.closing.is_none() {
-            match decode(&mut self.io.buffers().read, version, max_packet_size) {
+            let packet = decode(&mut self.io.buffers().read, version, max_packet_size);
+            decoded += 1;
+            match packet {
                 Ok(Some(packet @ Packet::Publish(_))) => {
                     Counters::add(&self.io.shared.counters.messages_received, 1);
+                    self.route_in_place = decoded == 1 && !self.io.has_unread();
                     self.session.handle_incoming(packet, now, &mut actions);
                     batched += 1;
                     let closes = matches!(actions.last(), Some(Action::Close(_)));
@@ -126,7 +130,15 @@ impl ConnectionTask {
                         message,
                         ack: ack.map(|(packet_id, _)| packet_id),
                     };
-                    let _ = self.io.shared.router.send(command).await;
+                    // A lone message may be routed at once; a burst goes to the router's
+                    // task, which takes it in batches (and so writes to subscribers in
+                    // batches).
+                    let router = &self.io.shared.router;
+                    let _ = if self.route_in_place {
+                        router.send(command).await
+                    } else {
+                        router.queue(command).await
+                    };
                 }
                 Action::Ack {
                     packet_id,

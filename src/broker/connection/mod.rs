@@ -23,7 +23,7 @@ use super::admission::{Admission, ConnectionSlot};
 use super::config::BrokerConfig;
 use super::hooks::{BrokerHooks, HookClient};
 use super::queue::OutgoingQueue;
-use super::router::RouterCommand;
+use super::router::RouterHandle;
 use super::session::{CloseReason, Session, SessionContext};
 use super::stats::Counters;
 use crate::auth::LoginDelay;
@@ -36,7 +36,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -63,7 +62,7 @@ pub struct Shared {
     pub config: Arc<BrokerConfig>,
     /// The limits and authenticator every session of the broker applies.
     pub session: Arc<SessionContext>,
-    pub router: mpsc::Sender<RouterCommand>,
+    pub router: RouterHandle,
     pub counters: Arc<Counters>,
     /// The application's hooks, asked after the authenticator.
     pub hooks: Option<Arc<BrokerHooks>>,
@@ -144,6 +143,7 @@ async fn start(
         closing: None,
         more_pending: false,
         was_blocked: false,
+        route_in_place: false,
     }))
 }
 
@@ -165,6 +165,9 @@ struct ConnectionTask {
     /// The last drain filled its batch: drain again without waiting for a wake-up.
     more_pending: bool,
     was_blocked: bool,
+    /// The PUBLISH being handled came alone in its read: route it at once if the router is
+    /// free (see `RouterHandle::send`) rather than through the router's queue.
+    route_in_place: bool,
 }
 
 impl ConnectionTask {
@@ -253,7 +256,7 @@ mod tests {
 
     fn shared() -> Arc<Shared> {
         let config = Arc::new(BrokerConfig::default());
-        let (router, _inbox) = mpsc::channel(1);
+        let (router, _inbox) = RouterHandle::queue_only(1);
         Arc::new(Shared {
             session: SessionContext::new(&config, Arc::new(crate::broker::AllowAll)),
             config,
@@ -268,7 +271,7 @@ mod tests {
     }
 
     /// A socket on 127.0.0.1: the broker's end and the client's.
-    async fn socket_pair() -> (TcpStream, TcpStream) {
+    pub(super) async fn socket_pair() -> (TcpStream, TcpStream) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap())
             .await
@@ -315,6 +318,7 @@ mod tests {
             closing: None,
             more_pending: false,
             was_blocked: false,
+            route_in_place: false,
         });
         (task, client)
     }

@@ -1,13 +1,19 @@
-//! The `Router`: one task owning the `SubscriptionTree`, the retained store, shared groups
-//! and every session's bookkeeping (online or not, stored state, will delay, expiry).
+//! The `Router`: the `SubscriptionTree`, the retained store, shared groups and every
+//! session's bookkeeping (online or not, stored state, will delay, expiry), behind one
+//! lock (see `handle.rs`).
 //!
-//! Connection tasks send it `RouterCommand`s; it matches each message and `push`es a
-//! `Delivery` into every matching session's `OutgoingQueue`. It never awaits a session:
+//! Connection tasks send it `RouterCommand`s through a `RouterHandle`, which handles a
+//! command in place when the router is free and queues it for the router's task
+//! otherwise; it matches each message and `push`es a `Delivery` into every matching
+//! session's `OutgoingQueue`. It never awaits a session:
 //! a full queue answers at once (see `OutgoingQueue::push`), so a slow subscriber slows
 //! nobody but the publishers of the QoS 1/2 messages waiting for its room.
 
+mod handle;
 mod lifecycle;
 pub mod observe;
+
+pub use handle::RouterHandle;
 
 use super::auth::{Access, Authenticator};
 use super::config::BrokerConfig;
@@ -19,15 +25,16 @@ use super::session::{
 use super::stats::Counters;
 use super::subscriptions::{Match, SubscriptionTree};
 use super::sys::{self, ClientEvent, LoadAverages};
+use super::FastMap;
 use crate::protocol::{Properties, ProtocolVersion, QoS, ReasonCode, TopicFilter, TopicName, Will};
 use bytes::Bytes;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
-use tokio::time::{sleep_until, Instant};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 /// Commands the router takes, in the order each connection sent them.
 #[derive(Debug)]
@@ -148,7 +155,7 @@ impl ClientIds {
 
     fn get(
         &self,
-        sessions: &HashMap<SessionId, Box<SessionEntry>>,
+        sessions: &FastMap<SessionId, Box<SessionEntry>>,
         client_id: &str,
     ) -> Option<SessionId> {
         let has_id = |id: &SessionId| sessions.get(id).is_some_and(|e| &*e.client_id == client_id);
@@ -158,7 +165,7 @@ impl ClientIds {
     /// Maps `client_id` to `session`, whose entry must already be in `sessions`.
     fn insert(
         &mut self,
-        sessions: &HashMap<SessionId, Box<SessionEntry>>,
+        sessions: &FastMap<SessionId, Box<SessionEntry>>,
         client_id: &str,
         session: SessionId,
     ) {
@@ -211,7 +218,7 @@ pub struct Router {
     tree: SubscriptionTree,
     retained: RetainedStore,
     /// Boxed: the map's slots stay small, so its spare capacity costs little.
-    sessions: HashMap<SessionId, Box<SessionEntry>>,
+    sessions: FastMap<SessionId, Box<SessionEntry>>,
     by_client_id: ClientIds,
     timers: BTreeMap<(Instant, u64), Timer>,
     next_timer: u64,
@@ -234,7 +241,7 @@ impl Router {
             auth,
             tree: SubscriptionTree::new(),
             retained: RetainedStore::new(),
-            sessions: HashMap::new(),
+            sessions: FastMap::default(),
             by_client_id: ClientIds::default(),
             timers: BTreeMap::new(),
             next_timer: 0,
@@ -250,31 +257,9 @@ impl Router {
         router
     }
 
-    /// Runs until every sender is gone or `Shutdown` arrives.
-    pub async fn run(mut self, mut inbox: mpsc::Receiver<RouterCommand>) {
-        let mut batch = Vec::with_capacity(64);
-        loop {
-            let next_timer = self.timers.keys().next().map(|(at, _)| *at);
-            tokio::select! {
-                received = inbox.recv_many(&mut batch, 64) => {
-                    if received == 0 {
-                        break;
-                    }
-                    for command in batch.drain(..) {
-                        if let RouterCommand::Shutdown(done) = command {
-                            self.settle();
-                            let _ = done.send(());
-                            return;
-                        }
-                        self.handle(command, Instant::now());
-                    }
-                }
-                _ = sleep_until(next_timer.unwrap_or_else(Instant::now)), if next_timer.is_some() => {
-                    self.fire_timers(Instant::now());
-                }
-            }
-        }
-        self.settle();
+    /// When the earliest timer is due, if any.
+    fn next_timer(&self) -> Option<Instant> {
+        self.timers.keys().next().map(|(at, _)| *at)
     }
 
     fn schedule(&mut self, at: Instant, timer: Timer) {
