@@ -76,6 +76,15 @@ fn next_event(events: &mut ferromqtt::client::EventReceiver) -> Event {
 }
 
 /// A 3.1.1 client on `runtime` and the parameters that connect it to `listener`.
+/// DISCONNECT, and the event that says the client asked for it.
+fn disconnect_cleanly(handle: &ClientHandle, events: &mut ferromqtt::client::EventReceiver) {
+    assert!(handle.disconnect(Disconnect::new(ReasonCode::Success)));
+    assert_eq!(
+        next_event(events),
+        Event::Disconnected(CloseReason::Requested)
+    );
+}
+
 fn client_for(
     runtime: &tokio::runtime::Runtime,
     listener: &TcpListener,
@@ -148,11 +157,7 @@ fn qos1_publish_is_written_acknowledged_and_reported() {
         Event::Published { packet_id, .. } => assert_eq!(packet_id, 1),
         other => panic!("expected Published, got {other:?}"),
     }
-    assert!(handle.disconnect(Disconnect::new(ReasonCode::Success)));
-    assert_eq!(
-        next_event(&mut events),
-        Event::Disconnected(CloseReason::Requested)
-    );
+    disconnect_cleanly(&handle, &mut events);
     server.join().expect("server");
     assert!(!handle.is_open());
 }
@@ -308,11 +313,7 @@ fn connect_and_disconnect(runtime: &tokio::runtime::Runtime, target: ConnectOpti
     };
     handle.connect(params).expect("connect");
     assert!(matches!(next_event(&mut events), Event::ConnAck(_)));
-    assert!(handle.disconnect(Disconnect::new(ReasonCode::Success)));
-    assert_eq!(
-        next_event(&mut events),
-        Event::Disconnected(CloseReason::Requested)
-    );
+    disconnect_cleanly(&handle, &mut events);
 }
 
 #[test]
@@ -431,11 +432,7 @@ fn qos0_publishes_from_two_threads_keep_their_order_on_the_wire_and_in_events() 
             .collect();
         assert_eq!(seen, ids);
     }
-    assert!(handle.disconnect(Disconnect::new(ReasonCode::Success)));
-    assert_eq!(
-        next_event(&mut events),
-        Event::Disconnected(CloseReason::Requested)
-    );
+    disconnect_cleanly(&handle, &mut events);
     server.join().expect("server");
 }
 
@@ -473,11 +470,7 @@ fn a_waiting_loop_wakes_for_an_event_and_for_an_interrupt() {
         interrupter.join().expect("interrupter");
         assert!(result.is_none());
     });
-    assert!(handle.disconnect(Disconnect::new(ReasonCode::Success)));
-    assert_eq!(
-        next_event(&mut events),
-        Event::Disconnected(CloseReason::Requested)
-    );
+    disconnect_cleanly(&handle, &mut events);
     server.join().expect("server");
 }
 

@@ -267,18 +267,23 @@ impl ClientHandle {
     /// third value) that `qos0_status` and `wait_qos0` read, which costs no event.
     pub fn publish_with(
         &self,
-        publish: Publish,
+        mut publish: Publish,
         report_qos0: bool,
     ) -> Result<(u16, bool, Option<u64>), ClientError> {
         let qos = publish.qos;
         let mut inner = self.lock();
         // Refuse what cannot be encoded now, rather than hold a message that never leaves
         // (the packet id is not allocated yet: any non-zero one gives the same length).
-        let mut probe = publish.clone();
-        if probe.qos != QoS::AtMostOnce {
-            probe.packet_id = 1;
+        // Measured in a packet it is moved into and back out of, not a clone; the state
+        // sets the real packet id.
+        if publish.qos != QoS::AtMostOnce {
+            publish.packet_id = 1;
         }
-        protocol::encoded_len(&Packet::Publish(probe), inner.version)?;
+        let packet = Packet::Publish(publish);
+        protocol::encoded_len(&packet, inner.version)?;
+        let Packet::Publish(publish) = packet else {
+            unreachable!("built as a PUBLISH above")
+        };
         let now = Instant::now();
         let (packet_id, open, actions) = inner.state.publish(publish, now)?;
         let idle = inner.is_idle();
