@@ -322,6 +322,18 @@ class Session:
             self.finish(EXIT_OK)
         return not self.finished.is_set() and predicate()
 
+    def run(self, on_connect: Callable[[], None], body: Callable[[], None]) -> int:
+        """Connect, run `body` once the network loop runs, close; the exit code. Ctrl-C at
+        any point of it, not only during a wait, ends the run cleanly (DISCONNECT, exit 0):
+        the loop thread can print "Subscribed" before the main thread reaches its wait."""
+        try:
+            if self.connect(on_connect):
+                body()
+        except KeyboardInterrupt:
+            self.finish(EXIT_OK)
+        self.close()
+        return self.exit_code
+
     def close(self) -> None:
         """Disconnect (if connected) and stop the network loop."""
         client = self.client

@@ -116,10 +116,7 @@ def _pub_body(args: argparse.Namespace, groups: list[tuple[str, ...]]) -> int:
         session.error(f'Error loading input file "{args.file[0]}".')
         return EXIT_ERROR
     publisher = _Publisher(session, topic, args.retain, delay)
-    if session.connect(lambda: None):
-        publisher.run(_pub_messages(args, repeat))
-    session.close()
-    return session.exit_code
+    return session.run(lambda: None, lambda: publisher.run(_pub_messages(args, repeat)))
 
 
 class _Publisher:
@@ -229,12 +226,13 @@ def _sub_body(args: argparse.Namespace, groups: list[tuple[str, ...]]) -> int:
     session.stop_on_sigterm()
     session.subscribe_filters = list(args.topic)
     subscriber = _Subscriber(session, args, count)
-    if session.connect(subscriber.subscribe):
+
+    def until_done() -> None:
         session.wait_for(lambda: False, timeout)
         if not session.finished.is_set():
             session.finish(EXIT_TIMED_OUT, "Timed out")
-    session.close()
-    return session.exit_code
+
+    return session.run(subscriber.subscribe, until_done)
 
 
 class _Subscriber:
