@@ -190,7 +190,13 @@ impl ConnectionTask {
                 self.pump_deliveries(now);
             }
             let interrupt_on = self.closing.is_none().then_some(&*self.queue);
-            let flushed = if !self.io.has_unwritten() {
+            let written_now = match self.closing {
+                None => self.io.write_now(),
+                Some(_) => Ok(()),
+            };
+            let flushed = if let Err(error) = written_now {
+                Err(error)
+            } else if !self.io.has_unwritten() {
                 Ok(Flush::Done { woken: false })
             } else if let Some(reason) = &self.closing {
                 // A closing connection gets a deadline: a client that does not read must
@@ -403,6 +409,31 @@ mod tests {
         ));
         task.send_ready_acks();
         assert_eq!(&task.io.buffers().write[..], [0x40, 0x02, 0x00, 0x08]);
+    }
+
+    /// `write_now` hands the socket what it takes and returns instead of waiting; `flush`
+    /// writes the rest. The client receives every byte, in order, once.
+    #[tokio::test]
+    async fn write_now_leaves_to_flush_what_the_socket_cannot_take() {
+        use tokio::io::AsyncReadExt;
+        let (mut task, mut client) = connected_task().await;
+        // More than loopback's socket buffers hold, so the socket refuses part of it.
+        let sent: Vec<u8> = (0..32 << 20).map(|i: u32| (i % 251) as u8).collect();
+        task.io.buffers().write.extend_from_slice(&sent);
+        task.io.write_now().unwrap();
+        let unwritten = task.io.buffers().write.len();
+        assert!(0 < unwritten && unwritten < sent.len(), "{unwritten} left");
+        let counted = &task.io.shared.counters.bytes_sent;
+        let written_now = counted.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(written_now as usize, sent.len() - unwritten);
+        let reader = tokio::spawn(async move {
+            let mut received = vec![0; sent.len()];
+            client.read_exact(&mut received).await.unwrap();
+            assert!(received == sent, "the bytes arrived changed");
+        });
+        assert!(matches!(task.io.flush(None).await, Ok(Flush::Done { .. })));
+        assert!(!task.io.has_unwritten());
+        reader.await.unwrap();
     }
 
     /// Every idle connection holds its task, so it must stay small. tokio allocates a

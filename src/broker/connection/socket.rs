@@ -38,6 +38,13 @@ pub(super) enum Flush {
     Interrupted,
 }
 
+/// Lets go of a write buffer that a burst grew large, once it is empty.
+fn shrink_if_large(write_buf: &mut BytesMut) {
+    if write_buf.capacity() > 64 * 1024 {
+        *write_buf = BytesMut::new();
+    }
+}
+
 impl Connection {
     pub(super) fn buffers(&mut self) -> &mut Buffers {
         self.buffers.get_or_insert_with(Box::default)
@@ -89,6 +96,29 @@ impl Connection {
         }
     }
 
+    /// Writes what a plain TCP socket takes at once, without waiting: most writes go whole
+    /// and need none of `flush`'s waiting (a layered stream buffers and must be flushed,
+    /// so `flush` alone writes to it).
+    pub(super) fn write_now(&mut self) -> io::Result<()> {
+        let (BrokerStream::Tcp(stream), Some(buffers)) = (&self.stream, self.buffers.as_mut())
+        else {
+            return Ok(());
+        };
+        let write_buf = &mut buffers.write;
+        while !write_buf.is_empty() {
+            let written = match stream.try_write(write_buf) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            write_buf.advance(written);
+            Counters::add(&self.shared.counters.bytes_sent, written as u64);
+        }
+        shrink_if_large(write_buf);
+        Ok(())
+    }
+
     /// Writes the whole write buffer. With `interrupt_on`, stops early (between writes)
     /// when the broker stops or that queue asks the connection to close, so a client that
     /// does not read cannot hold a takeover or a shutdown.
@@ -134,9 +164,7 @@ impl Connection {
                 },
             }
         }
-        if write_buf.capacity() > 64 * 1024 {
-            *write_buf = BytesMut::new();
-        }
+        shrink_if_large(write_buf);
         Ok(Flush::Done { woken })
     }
 
