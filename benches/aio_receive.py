@@ -31,10 +31,15 @@ import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import ferromqtt.aio as aio
 import ferromqtt.client as mqtt
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_support import require_release_build  # noqa: E402
 
 TOPIC = "bench/receive"
 WAIT = 120.0
@@ -212,6 +217,7 @@ def main() -> None:
     parser.add_argument("--qos", type=int, default=0, choices=[0, 1, 2])
     parser.add_argument("--payload", type=int, default=64, help="payload size in bytes")
     args = parser.parse_args()
+    require_release_build(sys.executable)
     payload = b"x" * args.payload
 
     receivers: dict[

@@ -77,6 +77,29 @@ def build_loadgen() -> str:
     return build_bench("loadgen")
 
 
+def extension_build_profile(python: str) -> str:
+    """How the ferromqtt extension that `python` imports was compiled: "release" or "debug"."""
+    code = "import ferromqtt._core as core; print(core.build_profile)"
+    try:
+        out = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60)
+    except OSError as e:
+        raise SystemExit(f"cannot run {python}: {e}") from e
+    if out.returncode != 0:
+        raise SystemExit(f"{python} cannot import ferromqtt:\n{out.stderr.strip()}")
+    return out.stdout.strip()
+
+
+def require_release_build(python: str) -> None:
+    """Stop before measuring a debug build of ferromqtt (about twice the CPU per message:
+    every figure would be wrong). `scripts/test.sh` leaves a debug build in `.venv`."""
+    profile = extension_build_profile(python)
+    if profile != "release":
+        raise SystemExit(
+            f"ferromqtt in {python} is a {profile} build; "
+            "run `maturin develop --release` with that interpreter first"
+        )
+
+
 def read_status_kb(pid: int, field: str) -> int:
     """A `kB` field of /proc/PID/status, such as VmRSS or VmHWM."""
     with open(f"/proc/{pid}/status") as status:

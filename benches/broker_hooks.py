@@ -36,6 +36,7 @@ from bench_support import (  # noqa: E402
     raise_fd_limit,
     read_status_kb,
     remove_workdir,
+    require_release_build,
     run_loadgen,
 )
 
@@ -114,6 +115,7 @@ def main() -> int:
 
     modes = [m for m in args.modes.split(",") if m]
     scenarios = [s for s in args.scenarios.split(",") if s]
+    require_release_build(args.python)
     raise_fd_limit()
     loadgen = build_loadgen()
     workdir = new_workdir()

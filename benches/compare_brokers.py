@@ -42,6 +42,7 @@ from bench_support import (  # noqa: E402
     raise_fd_limit,
     read_status_kb,
     remove_workdir,
+    require_release_build,
     run_loadgen,
 )
 
@@ -267,6 +268,8 @@ def main() -> int:
     if unknown or not set(brokers) <= {"mosquitto", "ferromqtt"}:
         parser.error(f"unknown scenarios {sorted(unknown)} or brokers {brokers}")
 
+    if "ferromqtt" in brokers and args.ferromqtt_runner == "python":
+        require_release_build(args.python)
     fd_limit = raise_fd_limit()
     mosquitto_path = find_mosquitto()
     if "mosquitto" in brokers and mosquitto_path is None:

@@ -50,6 +50,7 @@ from bench_support import (  # noqa: E402
     parse_result,
     raise_fd_limit,
     remove_workdir,
+    require_release_build,
 )
 
 CLIENTS = ("paho", "ferromqtt")
@@ -438,6 +439,7 @@ def main() -> int:
     clients = [c for c in args.clients.split(",") if c]
     if not set(scenarios) <= set(SCENARIOS) or not set(clients) <= set(CLIENTS):
         parser.error(f"scenarios are among {SCENARIOS}, clients among {CLIENTS}")
+    require_release_build(args.python)
     raise_fd_limit()
     mosquitto_path = find_mosquitto()
     if args.broker == "mosquitto" and mosquitto_path is None:

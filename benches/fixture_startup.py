@@ -27,7 +27,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any, Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_support import require_release_build  # noqa: E402
 
 # CONNECT, MQTT 3.1.1, clean session, keepalive 60, client id "bench".
 CONNECT = bytes([0x10, 17, 0, 4]) + b"MQTT" + bytes([4, 2, 0, 60, 0, 5]) + b"bench"
@@ -134,6 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
+    require_release_build(sys.executable)
     runs: int = args.runs
 
     print(f"start to first CONNACK, {runs} runs each")

@@ -20,6 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_support import require_release_build  # noqa: E402
+
 TEST_BODY = """
 import threading
 
@@ -103,6 +107,7 @@ def main() -> None:
     parser.add_argument("--tests", type=int, default=200)
     parser.add_argument("--xdist", type=int, default=0, help="also run with -n N")
     args = parser.parse_args()
+    require_release_build(sys.executable)
 
     with tempfile.TemporaryDirectory() as root:
         suites = {}

@@ -26,6 +26,7 @@ __all__ = [
     "ProtocolError",
     "ProxyError",
     "__version__",
+    "build_profile",
     "check_tls",
     "passwd_delete",
     "passwd_update",
@@ -36,6 +37,8 @@ __all__ = [
 ]
 
 __version__: str
+#: "release" or "debug": how the extension was compiled (benchmarks need "release").
+build_profile: str
 
 def passwd_update(
     path: str | os.PathLike[str], username: str, password: str, create: bool = False

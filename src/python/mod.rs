@@ -17,6 +17,13 @@ mod transport;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // Benchmarks refuse a debug build: it costs about twice the CPU per message.
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    m.add("build_profile", profile)?;
     // Rust `log` records reach Python's `logging` under the logger "ferromqtt" (targets
     // map to dotted children, e.g. "ferromqtt.broker.connection").
     let _ = pyo3_log::try_init();
