@@ -80,20 +80,51 @@ impl RouterHandle {
 
     /// Handles `command` now if the router is free and nothing is queued, else queues it
     /// (waiting for room). Err when the router has ended.
-    pub async fn send(&self, command: RouterCommand) -> Result<(), SendError<RouterCommand>> {
-        match self.handle_in_place(command) {
-            None => Ok(()),
-            Some(command) => self.queue(command).await,
-        }
+    ///
+    /// The command is handled in place at the call, not at the first poll: the future then
+    /// holds it once, only while it waits for room (every connection's read path holds
+    /// this future, and so does the handshake of each new connection).
+    pub fn send(
+        &self,
+        command: RouterCommand,
+    ) -> impl Future<Output = Result<(), SendError<RouterCommand>>> + Send + '_ {
+        let unhandled = self.handle_in_place(command);
+        self.enqueue(unhandled)
     }
 
     /// Queues `command` (waiting for room) without handling it here: for the messages of a
     /// burst, which the router's task takes in batches.
-    pub async fn queue(&self, command: RouterCommand) -> Result<(), SendError<RouterCommand>> {
-        let counted = self.count_queued();
-        let sent = self.inbox.send(command).await;
-        counted.settle(sent.is_ok());
-        sent
+    pub fn queue(
+        &self,
+        command: RouterCommand,
+    ) -> impl Future<Output = Result<(), SendError<RouterCommand>>> + Send + '_ {
+        self.enqueue(Some(command))
+    }
+
+    /// Queues `command`, if any, once the queue has room. The command stays where it was
+    /// captured until the permit is in hand: `Sender::send` would hold a second copy, and so
+    /// would an `async fn`, which moves its arguments into locals of its own.
+    #[allow(clippy::manual_async_fn)] // the point: see above
+    fn enqueue(
+        &self,
+        command: Option<RouterCommand>,
+    ) -> impl Future<Output = Result<(), SendError<RouterCommand>>> + Send + '_ {
+        async move {
+            if command.is_none() {
+                return Ok(());
+            }
+            let counted = self.count_queued();
+            let permit = self.inbox.reserve().await;
+            match (permit, command) {
+                (Ok(permit), Some(command)) => {
+                    permit.send(command);
+                    counted.settle(true);
+                    Ok(())
+                }
+                (Err(_), Some(command)) => Err(SendError(command)),
+                (_, None) => Ok(()),
+            }
+        }
     }
 
     /// Queues `command` if there is room, without waiting and without handling it here
@@ -224,6 +255,7 @@ mod tests {
     use crate::broker::stats::Counters;
     use crate::protocol::{Properties, QoS, TopicName};
     use bytes::Bytes;
+    use std::mem::{size_of, size_of_val};
     use std::time::Duration;
     use tokio::sync::oneshot;
 
@@ -312,6 +344,19 @@ mod tests {
             .queued
             .load(Ordering::Acquire);
         assert_eq!(queued, 1, "only the command that reached a queue counts");
+    }
+
+    /// The future of a command waiting for room holds the command once (beside the wait
+    /// itself): it is part of every connection's read path and of every handshake.
+    #[tokio::test]
+    async fn a_waiting_command_is_held_once() {
+        let (router, _commands) = RouterHandle::queue_only(1);
+        let wait = size_of_val(&router.inbox.reserve());
+        let once = wait + 2 * size_of::<RouterCommand>();
+        let queued = size_of_val(&router.queue(retain("a", b"1")));
+        assert!(queued < once, "{queued} bytes, the wait {wait}");
+        let sent = size_of_val(&router.send(retain("a", b"1")));
+        assert!(sent < once, "{sent} bytes, the wait {wait}");
     }
 
     #[tokio::test(start_paused = true)]
