@@ -76,27 +76,27 @@ impl ConnectionTask {
         }
         let count = received.len();
         let client = self.hook_client();
-        let verdicts = broker_hooks
-            .ask(&self.io.token, move |hooks| {
-                let mut verdicts = Vec::with_capacity(received.len());
-                hooks.batch(&mut || {
-                    for message in received.drain(..) {
-                        let topic = message.topic.as_str();
-                        verdicts.push(
-                            if installed.authorize
-                                && !hooks.authorize(&client, Access::Write, topic)
-                            {
-                                MessageVerdict::Refuse(ReasonCode::NotAuthorized)
-                            } else if installed.on_message {
-                                hooks.on_message(&client, message)
-                            } else {
-                                MessageVerdict::Route(message)
-                            },
-                        );
-                    }
-                });
-                verdicts
-            })
+        // Boxed: the question's future is needed only while the hooks are asked, and
+        // this one is part of every read's.
+        let asking = broker_hooks.ask(&self.io.token, move |hooks| {
+            let mut verdicts = Vec::with_capacity(received.len());
+            hooks.batch(&mut || {
+                for message in received.drain(..) {
+                    let topic = message.topic.as_str();
+                    verdicts.push(
+                        if installed.authorize && !hooks.authorize(&client, Access::Write, topic) {
+                            MessageVerdict::Refuse(ReasonCode::NotAuthorized)
+                        } else if installed.on_message {
+                            hooks.on_message(&client, message)
+                        } else {
+                            MessageVerdict::Route(message)
+                        },
+                    );
+                }
+            });
+            verdicts
+        });
+        let verdicts = Box::pin(asking)
             .await
             .filter(|verdicts| verdicts.len() == count);
         let mut verdicts = verdicts.map(Vec::into_iter);
@@ -167,18 +167,19 @@ impl ConnectionTask {
             .collect();
         let count = asked.len();
         let client = self.hook_client();
-        let refused = broker_hooks
-            .ask(&self.io.token, move |hooks| {
-                asked
-                    .iter()
-                    .map(|filter| {
-                        filter
-                            .as_deref()
-                            .is_some_and(|f| !hooks.authorize(&client, Access::Subscribe, f))
-                    })
-                    .collect::<Vec<bool>>()
-            })
-            .await;
+        // Boxed: the question's future is needed only while the hooks are asked, and
+        // this one is part of every read's.
+        let asking = broker_hooks.ask(&self.io.token, move |hooks| {
+            asked
+                .iter()
+                .map(|filter| {
+                    filter
+                        .as_deref()
+                        .is_some_and(|f| !hooks.authorize(&client, Access::Subscribe, f))
+                })
+                .collect::<Vec<bool>>()
+        });
+        let refused = Box::pin(asking).await;
         refused.unwrap_or_else(|| vec![true; count])
     }
 }

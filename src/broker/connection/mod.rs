@@ -469,6 +469,16 @@ mod tests {
         assert!(queue <= 120, "outgoing queue is {queue} bytes");
     }
 
+    /// The read path's future is allocated for every wake-up that reads (boxed so idle
+    /// connections do not hold it): small enough for glibc's per-thread cache, which
+    /// serves blocks of up to 1,032 bytes without taking the arena's lock.
+    #[tokio::test]
+    async fn read_future_fits_the_allocators_thread_cache() {
+        let (mut task, _client) = connected_task().await;
+        let size = std::mem::size_of_val(&task.read_and_handle());
+        assert!(size <= 1032, "read future is {size} bytes");
+    }
+
     /// The handshake's future is allocated for every new connection and freed once the
     /// CONNACK is out, between the lasting allocations of the connections opened meanwhile:
     /// the larger it is, the larger the holes it leaves (it was 2 KiB, and 10,000 idle
