@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import statistics
@@ -191,6 +192,14 @@ def paired_ratios(
     return ratios
 
 
+def sign_test(lower: int, pairs: int) -> str:
+    """How likely so uneven a split of `pairs` paired windows is if neither broker were
+    faster (each window a coin toss): the two-sided exact binomial probability."""
+    tail = min(lower, pairs - lower)
+    p = min(1.0, 2 * sum(math.comb(pairs, k) for k in range(tail + 1)) / 2**pairs)
+    return f"sign test p = {p:.3f}"
+
+
 def quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -358,7 +367,7 @@ def main() -> int:
             f"\nlatency p99, windows paired in time: ferromqtt/Mosquitto median "
             f"{statistics.median(paired):.2f}x over {len(paired)} pairs (quartiles "
             f"{quantile(paired, 0.25):.2f}x-{quantile(paired, 0.75):.2f}x); ferromqtt "
-            f"lower in {lower}"
+            f"lower in {lower} ({sign_test(lower, len(paired))})"
         )
     errors = [
         f"{b} {s}: {r['error']}"
