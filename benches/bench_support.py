@@ -276,6 +276,13 @@ def median(values: list[float]) -> Optional[float]:
     return statistics.median(values) if values else None
 
 
+def quantile(values: list[float], q: float) -> float:
+    """The value below which a share `q` of `values` falls (the nearest rank, no
+    interpolation): what the load generator reports as p50/p99."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 def fmt(value: Optional[float]) -> str:
     """A figure for a table: thousands separators for large values, 3 digits for small."""
     if value is None:

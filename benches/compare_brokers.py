@@ -40,6 +40,7 @@ from bench_support import (  # noqa: E402
     median,
     mosquitto_version,
     new_workdir,
+    quantile,
     raise_fd_limit,
     read_status_kb,
     remove_workdir,
@@ -198,11 +199,6 @@ def sign_test(lower: int, pairs: int) -> str:
     tail = min(lower, pairs - lower)
     p = min(1.0, 2 * sum(math.comb(pairs, k) for k in range(tail + 1)) / 2**pairs)
     return f"sign test p = {p:.3f}"
-
-
-def quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def table(results: dict[str, dict[str, list[dict[str, Any]]]], brokers: list[str]) -> str:

@@ -47,6 +47,7 @@ from bench_support import (  # noqa: E402
     find_mosquitto,
     new_workdir,
     parse_result,
+    quantile,
     raise_fd_limit,
     remove_workdir,
     require_release_build,
@@ -160,10 +161,8 @@ def measure(
 
 
 def percentile(values: list[float], q: float) -> Optional[float]:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e6
+    """In microseconds; None when nothing was followed."""
+    return quantile(values, q) * 1e6 if values else None
 
 
 def report(name: str, messages: list[list[float]]) -> None:
